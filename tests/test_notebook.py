@@ -1,0 +1,115 @@
+"""The notebook file itself: nbformat validity, hygiene, structure, allowed imports, and a headless
+papermill run of the whole notebook with the cpu preset (run twice: the second run resumes)."""
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import NOTEBOOK, export_cells
+
+ALLOWED = {"torch", "numpy", "tqdm", "ipywidgets", "matplotlib", "IPython", "google"}
+
+
+def cells():
+    return json.loads(NOTEBOOK.read_text())["cells"]
+
+
+def test_nbformat_valid_and_clean():
+    nb = nbformat.read(str(NOTEBOOK), as_version=4)
+    nbformat.validate(nb)
+    for i, c in enumerate(cells()):
+        lines = c["source"]
+        assert isinstance(lines, list), f"cell {i}: source must be a list of lines"
+        assert all(l.endswith("\n") for l in lines[:-1]), f"cell {i}: a source line lacks its newline"
+        assert not (lines and lines[-1].endswith("\n")), f"cell {i}: trailing newline on the last line"
+        if c["cell_type"] == "code":
+            assert c["outputs"] == [] and c["execution_count"] is None, f"cell {i}: outputs committed"
+
+
+def test_sections_in_order():
+    heads = [l for c in cells() if c["cell_type"] == "markdown" for l in c["source"] if l.startswith("## ")]
+    numbers = [int(m.group(1)) for h in heads if (m := re.match(r"## (\d)\. ", h))]
+    assert numbers == list(range(1, 10)), heads
+
+
+def test_every_code_cell_has_a_purpose_comment():
+    for i, c in enumerate(cells()):
+        if c["cell_type"] != "code":
+            continue
+        lines = [l for l in c["source"] if l.strip() and not l.startswith("#| export")]
+        assert lines and lines[0].startswith("# "), f"cell {i} starts without a one-line purpose comment"
+
+
+def test_parameters_cell_has_form_and_tag():
+    params = [c for c in cells() if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1
+    src = "".join(params[0]["source"])
+    for name in ("GAME", "PRESET", "RUN_NAME", "RUNS_DIR", "STEPS", "NUM_ACTORS", "NUM_FILTERS", "NUM_BLOCKS",
+                 "BATCH_SIZE", "SIMULATIONS", "CHECKPOINT_INTERVAL", "MIN_BUFFER_SIZE"):
+        assert re.search(rf"^{name} = .*#@param", src, re.M), f"{name} missing from the form"
+
+
+def test_imports_limited_to_allowed_packages():
+    stdlib = set(sys.stdlib_module_names)
+    for i, c in enumerate(cells()):
+        if c["cell_type"] != "code":
+            continue
+        for node in ast.walk(ast.parse("".join(c["source"]))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) else []
+            for n in names:
+                top = n.split(".")[0]
+                assert top in stdlib or top in ALLOWED, f"cell {i} imports {n}"
+                if top == "google":
+                    assert n.startswith("google.colab"), n
+    code = "".join("".join(c["source"]) for c in cells() if c["cell_type"] == "code")
+    assert not re.search(r"multiprocessing|threading|DataLoader|pip install|git clone", code)
+
+
+def test_export_cells_only_define_things():
+    for i, src in enumerate(export_cells()):
+        tree = ast.parse(src)
+        for node in tree.body:
+            ok = isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, ast.Assign,
+                                   ast.AnnAssign)) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+            assert ok, f"export cell {i} line {node.lineno}: {ast.dump(node)[:80]} is not a definition"
+        assert "drive.mount" not in src and not re.search(r"(?<![\w.])input\(", src)
+
+
+def run_notebook(tmp_path, name, **params):
+    args = [sys.executable, "-m", "papermill", str(NOTEBOOK), str(tmp_path / name), "--cwd", str(tmp_path),
+            "-k", "python3", "--no-progress-bar"]
+    for k, v in params.items():
+        args += ["-p", k, str(v)]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = json.loads((tmp_path / name).read_text())
+    text = ""
+    for c in out["cells"]:
+        for o in c.get("outputs", []):
+            if o.get("output_type") == "stream":
+                text += "".join(o["text"])
+    return text
+
+
+def test_papermill_cpu_preset_runs_and_resumes(tmp_path):
+    common = dict(PRESET="cpu", RUNS_DIR=tmp_path / "runs", RUN_NAME="pm", EVAL_GAMES=20, CHECKPOINT_INTERVAL=5)
+    first = run_notebook(tmp_path, "first.ipynb", STEPS=12, **common)
+    assert "fresh run" in first and "training done: step 12" in first, first[-2000:]
+    assert re.search(r"vs random: 20 games\s+W \d+ / D \d+ / L \d+", first)
+    second = run_notebook(tmp_path, "second.ipynb", STEPS=24, **common)
+    assert "resumed from step 12" in second, second[-2000:]
+    assert "training done: step 24" in second
+    assert "vs previous checkpoint (step 20)" in second
+    metrics = [json.loads(l) for l in (tmp_path / "runs" / "pm" / "metrics.jsonl").read_text().splitlines()]
+    steps = [m["step"] for m in metrics if "loss/total" in m]
+    assert steps == [10, 12, 20, 24], steps
+    for key in ("step", "games", "positions", "loss/total", "loss/policy", "loss/value",
+                "selfplay/games_per_hour", "buffer/size"):
+        assert all(key in m for m in metrics if "loss/total" in m), key
+    assert any("eval/random_score" in m for m in metrics)
