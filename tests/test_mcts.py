@@ -1,0 +1,304 @@
+"""Batched MCTS: forced wins and blocks, legal visits only, visit sums, batch independence, value signs."""
+import random
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="module")
+def game(nb):
+    return nb.make_game("connect4")
+
+
+def uniform_eval(state):
+    """Deterministic dummy evaluator: uniform logits, value 0."""
+    B = state.cur.shape[0]
+    return torch.zeros(B, 7), torch.zeros(B)
+
+
+def hash_eval(state):
+    """Deterministic per-position evaluator (integer hash of the bitboards): a game's output does not
+    depend on the other games in the batch, bit for bit."""
+    h = (state.cur * 1_000_003 + state.opp * 7_919 + 12_345) % 1_000_000_007
+    a = torch.arange(7, dtype=torch.int64)
+    logits = (((h.unsqueeze(1) * (a + 3)) % 997).float() / 997.0) * 2.0       # (B, 7) in [0, 2)
+    value = ((h % 2001).float() - 1000.0) / 1000.0 * 0.5                       # (B,) in [-0.5, 0.5]
+    return logits, value
+
+
+class ZeroNet(torch.nn.Module):
+    """A 'network' for MCTSPlayer: uniform logits and zero value for every position."""
+
+    def forward(self, x):
+        return torch.zeros(x.shape[0], 7), torch.zeros(x.shape[0])
+
+
+@pytest.fixture(scope="module")
+def net_eval(nb, game):
+    torch.manual_seed(0)
+    net = nb.build_network(game, 8, 1, "cpu")
+    return nb.make_evaluator(game, net, nb.choose_precision("cpu"))
+
+
+def random_moves(rng, n, game):
+    """Random legal move string of up to n plies that is not finished."""
+    while True:
+        s, moves = game.initial_state(1), ""
+        for _ in range(n):
+            legal = game.legal_mask(s)[0].nonzero().flatten().tolist()
+            if not legal:
+                break
+            a = rng.choice(legal)
+            nxt = game.step(s, torch.tensor([a]))
+            if bool(game.terminal(nxt)[0][0]):
+                break
+            s, moves = nxt, moves + str(a + 1)
+        return moves
+
+
+def winning_moves(game, state, i):
+    """Actions that win at once for the player to move in game i."""
+    one = game.index(state, i)
+    out = []
+    for a in game.legal_mask(one)[0].nonzero().flatten().tolist():
+        done, value = game.terminal(game.step(one, torch.tensor([a])))
+        if bool(done[0]) and float(value[0]) == -1.0:
+            out.append(a)
+    return out
+
+
+def find_positions(game, rng, want, count):
+    """Random positions where `want(state) -> bool` holds (state: a batch of one)."""
+    found = []
+    while len(found) < count:
+        moves = random_moves(rng, rng.randrange(4, 30), game)
+        s = game.from_moves([moves])
+        if want(s):
+            found.append(moves)
+    return found
+
+
+def has_win(game):
+    return lambda s: bool(winning_moves(game, s, 0))
+
+
+def must_block(game):
+    """The mover has no win, and exactly one move stops the opponent's immediate win."""
+    def want(s):
+        if winning_moves(game, s, 0):
+            return False
+        good = []
+        for a in game.legal_mask(s)[0].nonzero().flatten().tolist():
+            nxt = game.step(s, torch.tensor([a]))
+            if not winning_moves(game, nxt, 0):
+                good.append(a)
+        return len(good) == 1 and len(game.legal_mask(s)[0].nonzero()) > 2
+    return want
+
+
+# --- forced wins and blocks ---
+HAND_WINS = ["434343",     # X to move: column 4 (vertical)
+             "1415262",    # O to move: column 3 or 7 (horizontal)
+             "112233",     # X to move: column 4 (horizontal)
+             "1223343474"]  # X to move: column 4 (diagonal)
+
+
+@pytest.mark.parametrize("evaluator", ["uniform", "net"])
+def test_takes_win_in_one(nb, game, net_eval, evaluator):
+    ev = uniform_eval if evaluator == "uniform" else net_eval
+    rng = random.Random(10)
+    moves = HAND_WINS + find_positions(game, rng, has_win(game), 10)
+    s = game.from_moves(moves)
+    firsts = game.to_move_is_first(s).tolist()
+    assert any(firsts) and not all(firsts), "positions should cover both colours to move"
+    res = nb.BatchedMCTS(game, ev, 64).search(s)
+    chosen = res.visits.argmax(1).tolist()
+    for i, m in enumerate(moves):
+        wins = winning_moves(game, s, i)
+        assert wins, f"test data: {m} has no win in one"
+        assert chosen[i] in wins, f"{m}: played {chosen[i] + 1}, wins are {[w + 1 for w in wins]}"
+
+
+def test_blocks_an_immediate_threat(nb, game):
+    rng = random.Random(11)
+    moves = ["15161",     # O to move: must block column 1 (vertical)
+             "11223",     # O to move: must block column 4 (horizontal)
+             "123242"]    # X to move: must block column 2 (vertical)
+    moves += find_positions(game, rng, must_block(game), 5)
+    s = game.from_moves(moves)
+    firsts = game.to_move_is_first(s).tolist()
+    assert any(firsts) and not all(firsts)
+    res = nb.BatchedMCTS(game, uniform_eval, 160).search(s)
+    chosen = res.visits.argmax(1).tolist()
+    for i, m in enumerate(moves):
+        one = game.index(s, i)
+        assert not winning_moves(game, one, 0), f"test data: {m} has a win for the mover"
+        safe = [a for a in game.legal_mask(one)[0].nonzero().flatten().tolist()
+                if not winning_moves(game, game.step(one, torch.tensor([a])), 0)]
+        assert len(safe) == 1, f"test data: {m} should have exactly one saving move, has {safe}"
+        assert chosen[i] == safe[0], f"{m}: played {chosen[i] + 1}, must block at {safe[0] + 1}"
+
+
+# --- legality and visit counts ---
+def full_column_positions(game, rng, n):
+    """Random unfinished positions, many with one or more full columns."""
+    out = []
+    while len(out) < n:
+        s, moves = game.initial_state(1), ""
+        target = rng.randrange(0, 7)
+        for _ in range(rng.randrange(0, 36)):
+            legal = game.legal_mask(s)[0].nonzero().flatten().tolist()
+            a = target if target in legal and rng.random() < 0.5 else rng.choice(legal)
+            nxt = game.step(s, torch.tensor([a]))
+            if bool(game.terminal(nxt)[0][0]):
+                break
+            s, moves = nxt, moves + str(a + 1)
+        out.append(moves)
+    return out
+
+
+@pytest.mark.parametrize("evaluator,noise", [("uniform", False), ("net", False), ("hash", True), ("net", True)])
+def test_visits_only_legal_and_sum_to_simulations(nb, game, net_eval, evaluator, noise):
+    ev = {"uniform": uniform_eval, "hash": hash_eval, "net": net_eval}[evaluator]
+    rng = random.Random(12)
+    moves = full_column_positions(game, rng, 24)
+    s = game.from_moves(moves)
+    legal = game.legal_mask(s)
+    assert (~legal).any(dim=1).sum() >= 5, "test data: want positions with full columns"
+    sims = 24
+    torch.manual_seed(0)
+    res = nb.BatchedMCTS(game, ev, sims).search(s, add_noise=noise)
+    assert res.visits.shape == (24, 7)
+    assert (res.visits[~legal] == 0).all(), "visits on an illegal action"
+    assert torch.equal(res.visits.sum(1), torch.full((24,), float(sims)))
+    assert torch.equal(res.child_visits.sum(1), torch.full((24,), float(sims)))
+    # child_action lists exactly the legal actions
+    for i in range(24):
+        acts = sorted(a for a in res.child_action[i].tolist() if a >= 0)
+        assert acts == legal[i].nonzero().flatten().tolist()
+    assert torch.isfinite(res.root_value).all() and (res.root_value.abs() <= 1).all()
+
+
+def test_noise_changes_search_but_keeps_it_legal(nb, game):
+    s = game.from_moves(["", "333333", "1111112222223"] * 4)
+    legal = game.legal_mask(s)
+    torch.manual_seed(1)
+    a = nb.BatchedMCTS(game, uniform_eval, 32, dirichlet_frac=0.5).search(s, add_noise=True)
+    b = nb.BatchedMCTS(game, uniform_eval, 32, dirichlet_frac=0.5).search(s, add_noise=False)
+    assert (a.visits[~legal] == 0).all()
+    assert (a.visits.sum(1) == 32).all()
+    assert not torch.equal(a.visits, b.visits), "Dirichlet noise had no effect"
+
+
+def test_finished_roots_get_no_visits(nb, game):
+    s = game.from_moves(["4343434", "", "1122334"])
+    res = nb.BatchedMCTS(game, uniform_eval, 16).search(s)
+    assert res.visits[0].sum() == 0 and res.visits[2].sum() == 0
+    assert res.visits[1].sum() == 16
+    assert float(res.root_value[0]) == -1.0          # the rules' value for the player to move
+
+
+# --- batch independence ---
+@pytest.mark.parametrize("evaluator", ["hash", "uniform", "net"])
+def test_game_alone_equals_game_in_batch(nb, game, net_eval, evaluator):
+    ev = {"uniform": uniform_eval, "hash": hash_eval, "net": net_eval}[evaluator]
+    rng = random.Random(13)
+    moves = ["", "4", "434343", "333333"] + full_column_positions(game, rng, 6)
+    s = game.from_moves(moves)
+    mcts = nb.BatchedMCTS(game, ev, 40)
+    batch = mcts.search(s)
+    for i, m in enumerate(moves):
+        alone = mcts.search(game.from_moves([m]))
+        assert torch.equal(alone.visits[0], batch.visits[i]), (m, alone.visits[0], batch.visits[i])
+        if evaluator == "net":       # float reductions may differ in the last bits with the batch size
+            torch.testing.assert_close(alone.root_value[0], batch.root_value[i], rtol=0, atol=1e-5)
+        else:
+            assert float(alone.root_value[0]) == float(batch.root_value[i]), m
+
+
+def test_search_is_deterministic_without_noise(nb, game):
+    s = game.from_moves(["", "44", "123"])
+    a = nb.BatchedMCTS(game, hash_eval, 30).search(s)
+    b = nb.BatchedMCTS(game, hash_eval, 30).search(s)
+    assert torch.equal(a.visits, b.visits) and torch.equal(a.root_value, b.root_value)
+
+
+# --- value signs ---
+def test_root_value_sign_with_forced_win(nb, game):
+    rng = random.Random(14)
+    moves = HAND_WINS + find_positions(game, rng, has_win(game), 4)
+    s = game.from_moves(moves)
+    res = nb.BatchedMCTS(game, uniform_eval, 64).search(s)
+    assert (res.root_value > 0.5).all(), res.root_value
+    # the same position one ply later (the opponent just won) is -1 for the player to move
+    won = game.step(s, res.visits.argmax(1))
+    done, value = game.terminal(won)
+    assert done.all() and (value == -1).all()
+
+
+def test_root_value_sign_when_every_move_loses(nb, game):
+    """X to move; O has two open threats (columns 3 and 7 on the bottom row): every reply loses."""
+    s = game.from_moves(["141526"])    # X: 1,1,2  O: 4,5,6 -> O threatens 3 and 7
+    assert not winning_moves(game, s, 0)
+    for a in game.legal_mask(s)[0].nonzero().flatten().tolist():
+        assert winning_moves(game, game.step(s, torch.tensor([a])), 0), "test data: a reply should lose"
+    res = nb.BatchedMCTS(game, uniform_eval, 200).search(s)
+    assert float(res.root_value[0]) < -0.3, res.root_value
+
+
+def test_backed_up_value_matches_rules_at_terminal_children(nb, game):
+    """Q of a winning root child, seen from the root's mover, is +1."""
+    s = game.from_moves(["434343"])
+    res = nb.BatchedMCTS(game, uniform_eval, 32).search(s)
+    t = res.tree
+    k = res.child_action[0].tolist().index(3)
+    node = int(t.child[0, 0, k])
+    assert node > 0 and bool(t.terminal[0, node]) and float(t.term_value[0, node]) == -1.0
+    q = -float(t.value_sum[0, node]) / float(t.visits[0, node])
+    assert q == 1.0
+
+
+# --- move selection ---
+def test_select_actions_greedy_and_sampled(nb):
+    visits = torch.tensor([[1., 5., 2., 0., 0., 0., 0.],
+                           [0., 0., 0., 0., 0., 0., 9.],
+                           [3., 3., 3., 3., 3., 3., 4.]])
+    greedy = nb.select_actions(visits, torch.zeros(3, dtype=torch.bool))
+    assert greedy.tolist() == [1, 6, 6]
+    gen = torch.Generator().manual_seed(0)
+    counts = torch.zeros(7)
+    for _ in range(400):
+        a = nb.select_actions(visits[:1], torch.ones(1, dtype=torch.bool), generator=gen)
+        counts[a] += 1
+    assert counts[3:].sum() == 0                      # zero visits are never sampled
+    assert counts[0] > 0 and counts[2] > 0 and counts[1] > counts[2] > counts[0] * 0.8
+
+
+# --- playing strength ---
+def test_mcts_player_beats_random(nb, game):
+    player = nb.MCTSPlayer(game, ZeroNet(), 32)
+    rand = nb.RandomPlayer(game, torch.Generator().manual_seed(3))
+    r = play_result = nb.play_match(game, player, rand, 40, seed=0)
+    assert r["games"] == 40
+    assert r["wins"] + r["draws"] + r["losses"] == r["games"]
+    assert r["wins"] >= 32, play_result
+    assert 0.0 <= r["score_lo"] <= r["score"] <= r["score_hi"] <= 1.0
+
+
+def test_random_vs_random_is_balanced_and_counts_add_up(nb, game):
+    a = nb.RandomPlayer(game, torch.Generator().manual_seed(4))
+    b = nb.RandomPlayer(game, torch.Generator().manual_seed(5))
+    r = nb.play_match(game, a, b, 200, seed=1)
+    assert r["wins"] + r["draws"] + r["losses"] == r["games"] == 200
+    assert 60 <= r["wins"] <= 140, r
+
+
+def test_mcts_player_act_is_legal(nb, game, net_eval):
+    torch.manual_seed(0)
+    net = nb.build_network(game, 8, 1, "cpu")
+    player = nb.MCTSPlayer(game, net, 8)
+    s = game.from_moves(full_column_positions(game, random.Random(15), 12))
+    acts = player.act(s)
+    legal = game.legal_mask(s)
+    assert acts.shape == (12,)
+    assert legal[torch.arange(12), acts].all()
