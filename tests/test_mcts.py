@@ -5,6 +5,15 @@ import pytest
 import torch
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The test machine has 2 shared cores: intra-op threads only add contention for these tiny tensors."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def game(nb):
     return nb.make_game("connect4")
@@ -214,6 +223,35 @@ def test_game_alone_equals_game_in_batch(nb, game, net_eval, evaluator):
             torch.testing.assert_close(alone.root_value[0], batch.root_value[i], rtol=0, atol=1e-5)
         else:
             assert float(alone.root_value[0]) == float(batch.root_value[i]), m
+
+
+@pytest.mark.parametrize("moves", [[""], ["", "4", "123", "333333", "1122"]])
+@pytest.mark.parametrize("evaluator", ["hash", "uniform"])
+def test_tree_is_consistent(nb, game, moves, evaluator):
+    """Every node the search created hangs under exactly one child slot of its parent (no subtree is
+    overwritten), and a non-terminal node's visits are 1 (its own expansion) + its children's visits."""
+    ev = {"uniform": uniform_eval, "hash": hash_eval}[evaluator]
+    sims = 40
+    t = nb.BatchedMCTS(game, ev, sims).search(game.from_moves(moves)).tree
+    B, N, K = t.child.shape
+    for b in range(B):
+        refs = {}
+        for n in range(N):
+            for k in range(K):
+                c = int(t.child[b, n, k])
+                if c >= 0:
+                    assert int(t.parent[b, c]) == n, (moves[b], n, k, c)
+                    refs.setdefault(c, []).append((n, k))
+        used = [n for n in range(1, N) if int(t.parent[b, n]) >= 0]
+        for n in used:
+            assert len(refs.get(n, [])) == 1, \
+                f"{moves[b]!r}: node {n} (parent {int(t.parent[b, n])}) is not referenced by its parent"
+        for n in [0] + used:
+            if bool(t.terminal[b, n]):
+                continue
+            kids = [int(c) for c in t.child[b, n] if c >= 0]
+            assert float(t.visits[b, n]) == 1 + sum(float(t.visits[b, c]) for c in kids), (moves[b], n)
+        assert float(t.visits[b, 0]) == sims + 1
 
 
 def test_search_is_deterministic_without_noise(nb, game):
