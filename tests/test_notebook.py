@@ -98,7 +98,8 @@ def run_notebook(tmp_path, name, **params):
 
 
 def test_papermill_cpu_preset_runs_and_resumes(tmp_path):
-    common = dict(PRESET="cpu", RUNS_DIR=tmp_path / "runs", RUN_NAME="pm", EVAL_GAMES=20, CHECKPOINT_INTERVAL=5)
+    common = dict(GAME="connect4", PRESET="cpu", RUNS_DIR=tmp_path / "runs", RUN_NAME="pm", EVAL_GAMES=20,
+                  CHECKPOINT_INTERVAL=5)
     first = run_notebook(tmp_path, "first.ipynb", STEPS=12, **common)
     assert "fresh run" in first and "training done: step 12" in first, first[-2000:]
     assert re.search(r"vs random: 20 games\s+W \d+ / D \d+ / L \d+", first)
@@ -113,3 +114,13 @@ def test_papermill_cpu_preset_runs_and_resumes(tmp_path):
                 "selfplay/games_per_hour", "buffer/size"):
         assert all(key in m for m in metrics if "loss/total" in m), key
     assert any("eval/random_score" in m for m in metrics)
+
+
+def test_papermill_chess_short_session(tmp_path):
+    """Chess end to end on CPU: self-play, training, checkpoint, evaluation and the play widget."""
+    out = run_notebook(tmp_path, "chess.ipynb", GAME="chess", PRESET="cpu", RUNS_DIR=tmp_path / "runs",
+                       STEPS=3, SIMULATIONS=4, GAMES_PER_ACTOR=16, MIN_BUFFER_SIZE=64, BATCH_SIZE=32,
+                       MAX_PLIES=16, EVAL_GAMES=4)
+    assert "fresh run" in out and "training done: step 3" in out, out[-2000:]
+    assert re.search(r"vs random: 4 games\s+W \d+ / D \d+ / L \d+", out)
+    assert (tmp_path / "runs" / "chess-cpu" / "latest.json").exists()

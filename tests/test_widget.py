@@ -1,0 +1,199 @@
+"""Connect Four play widget, driven only through its ipywidgets buttons (button.click())."""
+import re
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The test machine has 2 shared cores: intra-op threads only add contention for these tiny tensors."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def player(nb):
+    game = nb.make_game("connect4")
+    torch.manual_seed(0)
+    net = nb.build_network(game, 8, 1, "cpu")
+    net.eval()
+    return nb.MCTSPlayer(game, net, 8)
+
+
+@pytest.fixture
+def w(nb, player):
+    return nb.Connect4Widget(player)
+
+
+def stones(w):
+    return int((w.state.cur | w.state.opp).view(-1)[0].item().bit_count())
+
+
+def board_cells(w):
+    """Disc colours as drawn in the board's HTML, top row first."""
+    return re.findall(r"background:(#[0-9a-f]{6});border", w.board.value)
+
+
+def snapshot(w):
+    return (int(w.state.cur[0]), int(w.state.opp[0]), int(w.state.ply[0]), len(w.history), w.board.value)
+
+
+def text(html):
+    return re.sub(r"<[^>]+>", "", html)
+
+
+def test_widget_builds_with_buttons(w):
+    import ipywidgets as W
+    assert len(w.columns) == 7 and all(isinstance(b, W.Button) for b in w.columns)
+    assert [b.description for b in w.columns] == [str(c) for c in range(1, 8)]
+    assert isinstance(w.widget, W.VBox)
+    assert stones(w) == 0
+    assert len(board_cells(w)) == 42
+
+
+def test_click_adds_person_and_model_stones(w, nb):
+    game = w.game
+    w.columns[3].click()
+    assert stones(w) == 2
+    assert int(w.state.ply[0]) == 2
+    # the person's stone is at the bottom of column 4 (X, the first player; X is to move again now)
+    planes = game.encode(w.state)[0]
+    assert bool(game.to_move_is_first(w.state)[0])
+    assert planes[0, 5, 3] == 1.0
+    # the board HTML shows two discs of two different colours
+    cells = board_cells(w)
+    assert len(cells) == 42 and sum(c != "#ffffff" for c in cells) == 2
+    assert cells[5 * 7 + 3] == nb.Connect4Widget.COLORS["X"]
+    w.columns[0].click()
+    assert stones(w) == 4
+
+
+def test_info_shows_evaluation_and_probabilities(w):
+    w.columns[2].click()
+    info = text(w.info.value)
+    m = re.search(r"evaluation ([+-]\d\.\d\d)", info)
+    assert m, info
+    assert -1.0 <= float(m.group(1)) <= 1.0
+    probs = [(int(c), int(p)) for c, p in re.findall(r"\b([1-7]):? (\d+)%", info)]
+    assert probs, f"no move probabilities in {info!r}"
+    assert len({c for c, _ in probs}) == len(probs)       # each column listed once
+    assert all(0 <= p <= 100 for _, p in probs)
+    assert 50 <= sum(p for _, p in probs) <= 105, info      # shares of the visit counts, rounded
+    m = re.search(r"played (\d)", info)
+    assert m, info
+    played = int(m.group(1))
+    assert max(probs, key=lambda cp: cp[1])[1] == dict(probs)[played], info   # it played its most visited move
+    col_bits = int(w.game.column[played - 1])
+    assert int(w.state.opp[0]) & col_bits or int(w.state.cur[0]) & col_bits   # a stone in that column
+
+
+def test_full_column_shows_message_and_changes_nothing(w):
+    w.state = w.game.from_moves(["111111"])              # column 1 full, the person (X) to move
+    before = snapshot(w)
+    w.columns[0].click()
+    assert "full" in text(w.message.value).lower()
+    assert snapshot(w) == before
+
+
+def test_filling_a_column_by_clicking(w):
+    """Click column 1 until it is full (the model may also play there), then once more."""
+    for _ in range(6):
+        full = bool((w.state.cur | w.state.opp)[0] & w.game.top[0])
+        done = bool(w.game.terminal(w.state)[0][0])
+        if full or done:
+            break
+        w.columns[0].click()
+    if bool(w.game.terminal(w.state)[0][0]):
+        pytest.fail("test setup: the game ended while filling a column; use another column pattern")
+    assert bool((w.state.cur | w.state.opp)[0] & w.game.top[0]), "column 1 should be full"
+    before = snapshot(w)
+    w.columns[0].click()
+    assert "full" in text(w.message.value).lower()
+    assert snapshot(w) == before
+
+
+def test_click_after_game_over_changes_nothing(w):
+    w.state = w.game.from_moves(["4343434"])             # X (the person) has won
+    before = snapshot(w)
+    for c in range(7):
+        w.columns[c].click()
+        assert "over" in text(w.message.value).lower()
+        assert snapshot(w) == before
+
+
+def test_person_wins_by_clicking(w, nb, monkeypatch):
+    """A model that always answers in column 7: the person wins with four in column 1."""
+    class Col7:
+        def analyse(self, state, simulations=None):
+            visits = torch.zeros(1, 7)
+            visits[0, 6] = 1.0
+            return nb.SearchResult(visits=visits, root_value=torch.zeros(1), child_visits=visits,
+                                   child_action=torch.arange(7).view(1, 7), tree=None)
+    monkeypatch.setattr(w, "player", Col7())
+    for _ in range(4):
+        w.columns[0].click()
+    assert bool(w.game.terminal(w.state)[0][0])
+    assert stones(w) == 7                                # the model does not move after the win
+    msg = text(w.message.value).lower()
+    assert "game over" in msg and "you win" in msg
+    before = snapshot(w)
+    w.columns[3].click()
+    assert snapshot(w) == before
+
+
+def test_undo_restores_state_before_persons_move(w):
+    w.columns[3].click()
+    after_first = (w.state.cur.clone(), w.state.opp.clone(), w.state.ply.clone())
+    w.columns[2].click()
+    assert stones(w) == 4
+    w.undo_button.click()
+    assert stones(w) == 2
+    assert torch.equal(w.state.cur, after_first[0]) and torch.equal(w.state.opp, after_first[1])
+    assert torch.equal(w.state.ply, after_first[2])
+    w.undo_button.click()
+    assert stones(w) == 0
+    assert "nothing" not in text(w.message.value).lower()
+
+
+def test_undo_with_nothing_to_undo(w):
+    before = snapshot(w)
+    w.undo_button.click()
+    assert "nothing to undo" in text(w.message.value).lower()
+    assert snapshot(w) == before
+
+
+def test_model_first(w):
+    w.starter.value = "Model"
+    w.new_button.click()
+    assert stones(w) == 1
+    assert not bool(w.game.to_move_is_first(w.state)[0])   # the person plays second (O)
+    assert "yellow" in w.board.value.lower() or "(O)" in w.board.value
+    w.columns[0].click()
+    assert stones(w) == 3
+    w.undo_button.click()
+    assert stones(w) == 1
+
+
+def test_new_game_resets(w):
+    w.columns[1].click()
+    w.columns[1].click()
+    w.starter.value = "You"
+    w.new_button.click()
+    assert stones(w) == 0 and w.history == []
+    assert w.message.value == "" and w.info.value == ""
+
+
+def test_simulation_slider_is_used(w, nb, monkeypatch):
+    seen = []
+    real = w.player.analyse
+
+    def spy(state, simulations=None):
+        seen.append(simulations)
+        return real(state, simulations)
+    monkeypatch.setattr(w.player, "analyse", spy)
+    w.sims.value = 6
+    w.columns[3].click()
+    assert seen == [6]
