@@ -98,21 +98,36 @@ def test_full_column_shows_message_and_changes_nothing(w):
     assert snapshot(w) == before
 
 
-def test_filling_a_column_by_clicking(w):
-    """Click column 1 until it is full (the model may also play there), then once more."""
-    for _ in range(6):
-        full = bool((w.state.cur | w.state.opp)[0] & w.game.top[0])
-        done = bool(w.game.terminal(w.state)[0][0])
-        if full or done:
-            break
+class FixedColumnModel:
+    """A stand-in model that answers in a fixed column while it is open (else the first open one)."""
+
+    def __init__(self, nb, game, column):
+        self.nb, self.game, self.column, self.simulations = nb, game, column, 2
+
+    def analyse(self, state, simulations=None):
+        legal = self.game.legal_mask(state)[0]
+        a = self.column if legal[self.column] else int(legal.float().argmax())
+        visits = torch.zeros(1, 7)
+        visits[0, a] = 1.0
+        return self.nb.SearchResult(visits=visits, root_value=torch.zeros(1), child_visits=visits,
+                                    child_action=torch.arange(7).view(1, 7), tree=None)
+
+
+def test_filling_a_column_by_clicking(w, nb, monkeypatch):
+    """The model answers in the same column: three clicks fill column 1; a fourth is refused."""
+    monkeypatch.setattr(w, "player", FixedColumnModel(nb, w.game, 0))
+    for k in range(3):
         w.columns[0].click()
-    if bool(w.game.terminal(w.state)[0][0]):
-        pytest.fail("test setup: the game ended while filling a column; use another column pattern")
+        assert stones(w) == 2 * (k + 1)
     assert bool((w.state.cur | w.state.opp)[0] & w.game.top[0]), "column 1 should be full"
+    assert not bool(w.game.terminal(w.state)[0][0])
     before = snapshot(w)
     w.columns[0].click()
     assert "full" in text(w.message.value).lower()
     assert snapshot(w) == before
+    w.columns[1].click()                                  # another column still works
+    assert stones(w) == 8
+    assert "full" not in text(w.message.value).lower()
 
 
 def test_click_after_game_over_changes_nothing(w):
@@ -126,13 +141,7 @@ def test_click_after_game_over_changes_nothing(w):
 
 def test_person_wins_by_clicking(w, nb, monkeypatch):
     """A model that always answers in column 7: the person wins with four in column 1."""
-    class Col7:
-        def analyse(self, state, simulations=None):
-            visits = torch.zeros(1, 7)
-            visits[0, 6] = 1.0
-            return nb.SearchResult(visits=visits, root_value=torch.zeros(1), child_visits=visits,
-                                   child_action=torch.arange(7).view(1, 7), tree=None)
-    monkeypatch.setattr(w, "player", Col7())
+    monkeypatch.setattr(w, "player", FixedColumnModel(nb, w.game, 6))
     for _ in range(4):
         w.columns[0].click()
     assert bool(w.game.terminal(w.state)[0][0])
@@ -140,8 +149,22 @@ def test_person_wins_by_clicking(w, nb, monkeypatch):
     msg = text(w.message.value).lower()
     assert "game over" in msg and "you win" in msg
     before = snapshot(w)
-    w.columns[3].click()
-    assert snapshot(w) == before
+    for c in range(7):
+        w.columns[c].click()
+        assert "over" in text(w.message.value).lower()
+        assert snapshot(w) == before
+
+
+def test_model_wins_message(w, nb, monkeypatch):
+    """The model plays column 7 four times while the person spreads stones: the model wins."""
+    monkeypatch.setattr(w, "player", FixedColumnModel(nb, w.game, 6))
+    w.starter.value = "Model"
+    w.new_button.click()
+    for c in (0, 1, 2):
+        w.columns[c].click()
+    assert bool(w.game.terminal(w.state)[0][0])
+    msg = text(w.message.value).lower()
+    assert "game over" in msg and "model wins" in msg
 
 
 def test_undo_restores_state_before_persons_move(w):
