@@ -52,7 +52,7 @@ def test_wrap_around_keeps_the_newest(nb, game):
     assert buf.size == 10
     assert stored_ids(buf) == list(range(7, 17))          # ids 1..6 (the oldest) were overwritten
     finish_all(buf, 4, [0, 1, 2, 3])
-    assert buf.ready_count() == 10
+    assert buf.counts()[0] == 10
     planes, _, _ = buf.sample(500, generator=torch.Generator().manual_seed(0))
     ids = torch.arange(1, 17)
     enc = game.encode(nb.Connect4State(ids, torch.zeros_like(ids), torch.zeros_like(ids)))    # (16, 3, 6, 7)
@@ -67,10 +67,10 @@ def test_positions_wait_for_their_game_to_finish(nb, game):
     # slot 0 plays game uid 0, slot 1 plays uid 1; three plies each, first player to move alternates
     for ply in range(3):
         add_ids(buf, [10 + ply, 20 + ply], slots=[0, 1], uids=[0, 1], first=[ply % 2 == 0] * 2)
-    assert buf.ready_count() == 0
+    assert buf.counts()[0] == 0
     # game in slot 0 ends: the first player won (+1 for the first player)
     buf.finish(torch.arange(2), torch.tensor([0, 1]), torch.tensor([True, False]), torch.tensor([1.0, 0.0]))
-    assert buf.ready_count() == 3
+    assert buf.counts()[0] == 3
     ready_ids = sorted(buf.fields["cur"][buf.ready].tolist())
     assert ready_ids == [10, 11, 12]
     z = {int(c): float(v) for c, v in zip(buf.fields["cur"][:buf.size], buf.z[:buf.size])}
@@ -82,7 +82,7 @@ def test_positions_wait_for_their_game_to_finish(nb, game):
     z = {int(c): float(v) for c, v in zip(buf.fields["cur"][:buf.size], buf.z[:buf.size])}
     assert (z[20], z[21], z[22]) == (-1.0, 1.0, -1.0)    # second player won: +1 where it was to move
     assert (z[10], z[11], z[12]) == (1.0, -1.0, 1.0)     # the earlier game is untouched
-    assert buf.ready_count() == 6
+    assert buf.counts()[0] == 6
 
 
 def test_draw_gives_zero(nb, game):
@@ -90,7 +90,7 @@ def test_draw_gives_zero(nb, game):
     add_ids(buf, [1, 2, 3, 4], slots=[0, 0, 0, 0], uids=[5, 5, 5, 5], first=[True, False, True, False])
     buf.z.fill_(0.5)                                       # make sure finish really writes
     buf.finish(torch.arange(1), torch.tensor([5]), torch.tensor([True]), torch.tensor([0.0]))
-    assert buf.ready_count() == 4
+    assert buf.counts()[0] == 4
     assert buf.z[:4].tolist() == [0.0, 0.0, 0.0, 0.0]
 
 
@@ -171,7 +171,7 @@ def test_sample_planes_policy_and_value(nb, game):
     buf = nb.ReplayBuffer(game, 4096, "cpu")
     records = play_random_games(nb, game, buf, 8, 60, seed=0)
     finished = [r for r in records if r[3] is not None]
-    assert buf.ready_count() == len(finished) > 0
+    assert buf.counts()[0] == len(finished) > 0
     assert buf.size == len(records)
     planes, policy, value = buf.sample(256, generator=torch.Generator().manual_seed(2))
     assert planes.shape == (256, *game.obs_shape) and policy.shape == (256, 7) and value.shape == (256,)
@@ -202,7 +202,7 @@ def test_state_dict_round_trip_gives_identical_samples(nb, game, tmp_path, plies
     torch.save(buf.state_dict(), path)
     loaded = nb.ReplayBuffer(game, capacity, "cpu")
     loaded.load_state_dict(torch.load(path, weights_only=True))
-    assert (loaded.size, loaded.ptr, loaded.ready_count()) == (buf.size, buf.ptr, buf.ready_count())
+    assert (loaded.size, loaded.ptr, loaded.counts()) == (buf.size, buf.ptr, buf.counts())
     for a, b in zip(buf.sample(128, torch.Generator().manual_seed(7)),
                     loaded.sample(128, torch.Generator().manual_seed(7))):
         assert torch.equal(a, b)
@@ -224,7 +224,7 @@ def test_load_into_smaller_capacity_keeps_the_newest(nb, game, tmp_path):
     small = nb.ReplayBuffer(game, 4, "cpu")
     small.load_state_dict(d)
     assert small.size == 4 and stored_ids(small) == [13, 14, 15, 16]
-    assert small.ready_count() == 4
+    assert small.counts()[0] == 4
     # the next add overwrites the oldest kept position first
     add_ids(small, [99], slots=[0], uids=[7])
     assert stored_ids(small) == [14, 15, 16, 99]

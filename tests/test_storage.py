@@ -295,7 +295,7 @@ def trained_run(nb, tmp_path_factory):
     coord.save()
     snapshot = {"params": {k: v.clone() for k, v in coord.net.state_dict().items()},
                 "step": coord.step, "positions": coord.positions, "buffer": coord.buffer.size,
-                "games": coord.games, "ready": coord.buffer.ready_count()}
+                "games": coord.games, "ready": coord.buffer.counts()[0]}
     return root, fresh_log, snapshot
 
 
@@ -313,7 +313,7 @@ def test_resume_restores_everything(nb, trained_run):
     assert any(f"resumed from step {snap['step']}" in m for m in log), log.text()
     assert (coord.step, coord.positions, coord.buffer.size, coord.games) == \
         (snap["step"], snap["positions"], snap["buffer"], snap["games"])
-    assert coord.buffer.ready_count() == snap["ready"]
+    assert coord.buffer.counts()[0] == snap["ready"]
     params = coord.net.state_dict()
     assert params.keys() == snap["params"].keys()
     for k, v in snap["params"].items():
