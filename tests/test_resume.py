@@ -99,18 +99,28 @@ def test_sigkill_at_random_moments_resumes_from_last_published_checkpoint(refere
 
 
 def test_checkpoint_moves_between_devices(nb, tmp_path):
-    """A CPU-made checkpoint loads with map_location of another device type and resumes; on a
-    machine with CUDA this is the real CPU -> CUDA move, elsewhere it is exercised via 'meta'-free
-    CPU reload with a GradScaler that was disabled (saved as {})."""
+    """CPU -> GPU: a CPU checkpoint (disabled GradScaler saved as {}) resumes on this machine's best
+    device (CUDA when present: an enabled scaler must not load {}). GPU -> CPU: a checkpoint carrying
+    an fp16 GradScaler state and CUDA RNG states, as a T4 run saves it, resumes on CPU."""
+    from train_driver import TINY
     d = tmp_path / "run"
     run_driver(d, 4)
-    target = "cuda" if torch.cuda.is_available() else "cpu"
-    ck, _ = nb.ColabStorage(d, local_dir=tmp_path / "local").load_latest(map_location=target)
-    assert ck["scaler"] == {}                          # disabled on CPU: an enabled scaler must not load it
-    cfg = nb.build_config("connect4", "cpu", "run", seed=7, steps=6, checkpoint_interval=2,
-                          **__import__("train_driver").TINY)
-    coord = nb.SingleProcessCoordinator.create_or_resume(cfg, nb.ColabStorage(d, local_dir=tmp_path / "local"),
-                                                         target, log=lambda m: None)
-    assert coord.step == 4
+    storage = nb.ColabStorage(d, local_dir=tmp_path / "local", log=lambda m: None)
+    target = nb.pick_device()
+    ck, _ = storage.load_latest(map_location=target)
+    assert ck["scaler"] == {}
+    cfg = nb.build_config("connect4", "cpu", "run", seed=7, steps=6, checkpoint_interval=2, **TINY)
+    coord = nb.SingleProcessCoordinator.create_or_resume(cfg, storage, target, log=lambda m: None)
+    assert coord.step == 4 and next(coord.net.parameters()).device.type == target.type
+    coord.self_play(); coord.train_step()
+    assert coord.step == 5
+    # a checkpoint as a CUDA fp16 run writes it, loaded on CPU
+    ck, _ = storage.load_latest(map_location="cpu")
+    ck["scaler"] = {"scale": 32768.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000,
+                    "_growth_tracker": 7}
+    ck["rng"]["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [torch.zeros(16, dtype=torch.uint8)]
+    storage.save(ck, ck["counters"]["step"])
+    coord = nb.SingleProcessCoordinator.create_or_resume(cfg, storage, "cpu", log=lambda m: None)
+    assert coord.step == 4 and not coord.scaler.is_enabled()
     coord.self_play(); coord.train_step()
     assert coord.step == 5
