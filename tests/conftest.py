@@ -28,3 +28,14 @@ def load_notebook_module(path=NOTEBOOK, name="nb"):
 @pytest.fixture(scope="session")
 def nb():
     return load_notebook_module()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """The tests run many small tensor ops: on a 2-core machine intra-op threads only add contention
+    (a descheduled OpenMP thread stalls every op), so the whole session uses one thread."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

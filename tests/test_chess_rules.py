@@ -72,16 +72,6 @@ def expected_status(board, max_plies):
     return mate or draw, (-1.0 if mate else 0.0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """These tests run many small tensor ops; on a shared 2-core machine intra-op threads mostly wait
-    for each other (a descheduled OpenMP thread stalls every op), so use one thread here and restore."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def game(nb):
     return nb.ChessGame("cpu")

@@ -4,14 +4,6 @@ import torch
 import pytest
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def chess(nb):
     return nb.make_game("chess", "cpu")

@@ -12,15 +12,6 @@ import torch
 START = chess.STARTING_FEN
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Many tiny tensor ops on a shared 2-core machine: one intra-op thread avoids stalls."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def game(nb):
     return nb.ChessGame("cpu")

@@ -7,15 +7,6 @@ import torch
 ROWS, COLS = 6, 7
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The test machine has 2 shared cores: intra-op threads only add contention for these tiny tensors."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # --- a plain-Python reference: grid[r][c], r = 0 is the bottom row; 1 = first player, 2 = second ---
 class RefBoard:
     def __init__(self):

@@ -5,15 +5,6 @@ import pytest
 import torch
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The test machine has 2 shared cores: intra-op threads only add contention for these tiny tensors."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def game(nb):
     return nb.make_game("connect4")

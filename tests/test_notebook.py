@@ -2,13 +2,11 @@
 papermill run of the whole notebook with the cpu preset (run twice: the second run resumes)."""
 import ast
 import json
-import os
 import re
 import subprocess
 import sys
 
 import nbformat
-import pytest
 
 from conftest import NOTEBOOK, export_cells
 
