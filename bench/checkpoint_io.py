@@ -1,6 +1,6 @@
 """Checkpoint save and load time and size for each preset's network with a FULL replay buffer.
 
-    python bench/checkpoint_io.py [--presets cpu,t4,a100_short,a100] [--dir /tmp/ckpt-bench]
+    python bench/checkpoint_io.py [--game connect4|chess] [--presets cpu,t4,a100_short,a100] [--dir /tmp/ckpt-bench]
 
 The payload is what SingleProcessCoordinator.state_dict() saves: model, AdamW state, scheduler,
 scaler, RNG states, counters, the buffer at its full capacity and the games in flight. Timings are
@@ -27,7 +27,7 @@ def fill_buffer(nb, coord):
     n, chunk = buf.capacity, 65536
     for start in range(0, n, chunk):
         b = min(chunk, n - start)
-        state = game.initial_state(b)
+        state = nb.state_map(lambda t: t.expand(b, *t.shape[1:]), game.initial_state(1))
         k = game.policy_slots
         buf.add({f: getattr(state, f) for f in game.encode_fields},
                 torch.randint(0, game.num_actions, (b, k)), torch.full((b, k), 1.0 / k),
@@ -37,18 +37,20 @@ def fill_buffer(nb, coord):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--game", default="connect4")
     ap.add_argument("--presets", default="cpu,t4,a100_short,a100")
     ap.add_argument("--dir", default=None)
     args = ap.parse_args()
     nb = load_notebook_module()
     root = Path(args.dir or tempfile.mkdtemp(prefix="ckpt-bench-"))
-    print(f"\nHardware: {hardware(torch.device('cpu'))} · disk: {root}\n")
+    print(f"\nHardware: {hardware(torch.device('cpu'))} · game {args.game} · disk: {root}\n")
     print("| preset | network | params | buffer positions | checkpoint size | save | load |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for preset in args.presets.split(","):
-        cfg = nb.build_config("connect4", preset, f"bench-{preset}")
+        cfg = nb.build_config(args.game, preset, f"bench-{preset}")
         storage = nb.ColabStorage(root / cfg.run_name, local_dir=root / "local", log=lambda m: None)
-        coord = nb.SingleProcessCoordinator(cfg, nb.make_game("connect4", "cpu"), storage, "cpu", log=lambda m: None)
+        coord = nb.SingleProcessCoordinator(cfg, nb.make_game(args.game, "cpu", cfg.max_plies), storage, "cpu",
+                                            log=lambda m: None)
         for p in coord.net.parameters():                     # materialise AdamW's moment buffers
             p.grad = torch.zeros_like(p)
         coord.optimizer.step()
