@@ -1,6 +1,7 @@
 """Chess rules of the notebook's ChessGame against python-chess as an oracle, plus perft.
 
 The `nb` fixture (conftest.py) is the notebook's exported cells as one module."""
+import math
 import os
 import random
 import types
@@ -65,11 +66,23 @@ def uci_list(g, state, mask):
     return out
 
 
+def over_by_rules(board):
+    return (board.is_checkmate() or board.is_stalemate() or board.is_insufficient_material()
+            or board.halfmove_clock >= 100 or board.is_repetition(3))
+
+
 def expected_status(board, max_plies):
     mate = board.is_checkmate()
-    draw = (board.is_stalemate() or board.is_insufficient_material() or board.halfmove_clock >= 100
-            or board.is_repetition(3) or board.ply() >= max_plies)
-    return mate or draw, (-1.0 if mate else 0.0)
+    return over_by_rules(board) or board.ply() >= max_plies, (-1.0 if mate else 0.0)
+
+
+PAWNS = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9}
+
+
+def expected_verdict(board, max_plies):
+    """adjudicate(): stopped by the ply cap alone, and tanh(material balance / 5) for the side to move."""
+    own = sum(v * (len(board.pieces(p, board.turn)) - len(board.pieces(p, not board.turn))) for p, v in PAWNS.items())
+    return board.ply() >= max_plies and not over_by_rules(board), math.tanh(own / 5)
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +97,7 @@ def test_oracle_random_playouts(nb):
     rng = random.Random(seed)
     max_plies = 240
     g = nb.ChessGame("cpu", max_plies=max_plies)
+    g_cap = nb.ChessGame("cpu", max_plies=40)      # adjudicate() with a cap that many positions are past
     B, target = 64, int(os.environ.get("CHESS_ORACLE_POSITIONS", 12_000))
     fens = [rng.choice(ORACLE_FENS) for _ in range(B)]
     boards = [chess.Board(f) for f in fens]
@@ -100,6 +114,7 @@ def test_oracle_random_playouts(nb):
         reps = s.rep.tolist()
         hashes = s.hash.tolist()
         done_l, value_l = done.tolist(), value.tolist()
+        capped, verdict = (t.tolist() for t in g_cap.adjudicate(s))
         actions = [0] * B
         reset = [False] * B
         for i, bd in enumerate(boards):
@@ -108,6 +123,9 @@ def test_oracle_random_playouts(nb):
             assert set(ours[i]) == set(legal), (bd.fen(), sorted(set(ours[i]) ^ set(legal)))
             exp_done, exp_val = expected_status(bd, max_plies)
             assert (done_l[i], value_l[i]) == (exp_done, exp_val), (bd.fen(), done_l[i], value_l[i], exp_done, exp_val)
+            exp_capped, exp_verdict = expected_verdict(bd, 40)
+            assert capped[i] == exp_capped and verdict[i] == pytest.approx(exp_verdict, abs=1e-6), bd.fen()
+            seen["capped"] += exp_capped
             assert (reps[i] >= 2) == bd.is_repetition(2), bd.fen()
             assert (reps[i] >= 3) == bd.is_repetition(3), bd.fen()
             key = bd._transposition_key()
@@ -171,7 +189,7 @@ def test_oracle_random_playouts(nb):
     print(f"checked {checked} positions in {it} lockstep steps, {roundtrips} parse round trips; seen {dict(seen)}")
     for k, n in [("promotion", 100), ("underpromotion", 30), ("castling_short", 30), ("castling_long", 30),
                  ("en_passant", 30), ("checkmate", 20), ("stalemate", 3), ("insufficient", 20),
-                 ("threefold", 20), ("fifty", 3)]:
+                 ("threefold", 20), ("fifty", 3), ("capped", 1000)]:
         assert seen[k] >= n, (k, seen[k])
 
 

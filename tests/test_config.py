@@ -146,6 +146,18 @@ def test_min_buffer_larger_than_buffer(nb):
     assert nb.build_config("connect4", "cpu", MIN_BUFFER_SIZE=cfg.buffer_size).min_buffer_size == cfg.buffer_size
 
 
+def test_material_value_is_for_chess_only(nb):
+    assert all(nb.build_config("chess", p).material_value == 0.5 for p in ("cpu", "t4", "a100", "a100_short"))
+    assert nb.build_config("chess", "cpu", MATERIAL_VALUE=0.0).material_value == 0.0   # pure AlphaZero targets
+    assert nb.build_config("connect4", "cpu").material_value == 0.0
+    with pytest.raises(ValueError) as e:
+        nb.build_config("connect4", "cpu", MATERIAL_VALUE=0.5)
+    assert "MATERIAL_VALUE" in str(e.value) and "chess only" in str(e.value), str(e.value)
+    with pytest.raises(ValueError) as e:
+        nb.build_config("chess", "cpu", MATERIAL_VALUE=1.0)   # a capped game must stay below a mate
+    assert "MATERIAL_VALUE" in str(e.value) and "0.0..0.9" in str(e.value), str(e.value)
+
+
 def test_unknown_override_name(nb):
     with pytest.raises(ValueError) as e:
         nb.build_config("connect4", "cpu", NUM_FILTRES=64)

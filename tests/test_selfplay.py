@@ -1,4 +1,6 @@
-"""Self-play actor: lockstep moves, slot refill, results written to the buffer, resignation."""
+"""Self-play actor: lockstep moves, slot refill, results written to the buffer, resignation, and the
+material verdict on chess games stopped by the ply cap."""
+import pytest
 import torch
 
 
@@ -49,3 +51,58 @@ def test_without_resign_threshold_games_end_by_the_rules(nb):
         actor.play_move(HopelessSearch(game), buf)
     games, plies, first_wins, draws, resigns = actor.stats[:5].tolist()
     assert resigns == 0 and games >= 8 and plies >= 7 * games           # a win needs at least 7 plies
+
+
+class PlannedSearch:
+    """A search stub that plays a fixed UCI move per game and call: plan[i][k] for game i at call k."""
+    def __init__(self, game, plan):
+        self.game, self.plan, self.calls = game, plan, 0
+
+    def search(self, state, add_noise=False):
+        from types import SimpleNamespace
+        B = len(self.plan)
+        action = torch.tensor([self.game.parse_action(state, i, self.plan[i][self.calls]) for i in range(B)])
+        self.calls += 1
+        visits = torch.zeros(B, self.game.num_actions)
+        visits[torch.arange(B), action] = 1.0
+        return SimpleNamespace(visits=visits, root_value=torch.zeros(B), child_visits=torch.ones(B, 1),
+                               child_action=action[:, None].to(torch.int32))
+
+
+QUEENS_W = "4k3/8/8/8/8/8/8/QQQ1K3 w - - 0 10"     # ply 18: white's move reaches the cap (19), up 27 pawns
+QUEENS_B = "4k3/8/8/8/8/8/8/QQQ1K3 b - - 0 9"      # ply 17: black moves, then white reaches the cap
+MATE_ON_CAP = "6k1/5ppp/8/8/8/8/8/R5K1 w - - 0 10"  # ply 18: Ra8# lands on the cap ply: a win, not a verdict
+
+
+def play_to_cap(nb, material_value):
+    cfg = nb.build_config("chess", "cpu", games_per_actor=8, max_plies=19, material_value=material_value)
+    game = nb.make_game("chess", max_plies=19)
+    actor, buf = nb.SelfPlayActor(game, cfg, 0, "cpu"), nb.ReplayBuffer(game, 64, "cpu")
+    actor.state = game.from_fen([QUEENS_W] * 4 + [QUEENS_B] * 2 + [MATE_ON_CAP] * 2)
+    plan = [["e1e2", "e2e4"]] * 4 + [["e8d8", "e1e2"]] * 2 + [["a1a8", "e2e4"]] * 2
+    search = PlannedSearch(game, plan)
+    for _ in range(2):
+        actor.play_move(search, buf)
+    return actor, buf
+
+
+def test_capped_chess_games_train_toward_their_material(nb):
+    import math
+    actor, buf = play_to_cap(nb, 0.5)
+    games, plies, first_wins, draws, resigns = actor.stats[:5].tolist()
+    assert (games, first_wins, draws) == (8, 2, 6)      # the results are the rules' results: capped = draw
+    v = 0.5 * math.tanh(27 / 5)                          # three queens up, scaled by material_value
+    ready = buf.ready[:16].tolist()
+    z = buf.z[:16].tolist()
+    # call 0 wrote slots 0..7, call 1 wrote slots 8..15 (only the black games' second position is finished)
+    assert ready == [True] * 8 + [False] * 4 + [True] * 2 + [False] * 2
+    assert z[:4] == pytest.approx([v] * 4)               # white to move, up the queens
+    assert z[4:6] == pytest.approx([-v] * 2)             # black to move, down the queens
+    assert z[6:8] == [1.0, 1.0]                          # mate on the cap ply is a win
+    assert z[12:14] == pytest.approx([v] * 2)            # white to move in the black games
+
+
+def test_without_material_value_capped_games_are_draws(nb):
+    actor, buf = play_to_cap(nb, 0.0)
+    z = buf.z[:16].tolist()
+    assert z[:6] == [0.0] * 6 and z[6:8] == [1.0, 1.0] and z[12:14] == [0.0, 0.0]
