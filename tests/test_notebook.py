@@ -122,3 +122,33 @@ def test_papermill_chess_short_session(tmp_path):
     assert "fresh run" in out and "training done: step 3" in out, out[-2000:]
     assert re.search(r"vs random: 4 games\s+W \d+ / D \d+ / L \d+", out)
     assert (tmp_path / "runs" / "chess-cpu" / "latest.json").exists()
+
+
+def run_notebook_expecting_error(tmp_path, name, **params):
+    """Run the notebook headless where it must stop: -> (exit code, the error output of the failed cell)."""
+    args = [sys.executable, "-m", "papermill", str(NOTEBOOK), str(tmp_path / name), "--cwd", str(tmp_path),
+            "-k", "python3", "--no-progress-bar"]
+    for k, v in params.items():
+        args += ["-p", k, str(v)]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    out = json.loads((tmp_path / name).read_text())
+    errors = [o for c in out["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert len(errors) == 1, r.stderr[-3000:]
+    return r.returncode, errors[0]
+
+
+def test_misspelled_parameter_stops_the_run(tmp_path):
+    code, err = run_notebook_expecting_error(tmp_path, "typo.ipynb", GAME="connect4", PRESET="cpu",
+                                             RUNS_DIR=tmp_path / "runs", STEPZ=5)
+    assert code != 0 and err["ename"] == "ConfigError" and "STEPZ" in err["evalue"], err
+    assert len(err["traceback"]) == 1, err["traceback"]            # the message alone, no traceback
+    assert not (tmp_path / "runs").exists()                        # stopped before anything was written
+
+
+def test_runs_dir_that_is_a_file_stops_with_one_line(tmp_path):
+    (tmp_path / "runs").write_text("a file")
+    code, err = run_notebook_expecting_error(tmp_path, "file.ipynb", GAME="connect4", PRESET="cpu",
+                                             RUNS_DIR=tmp_path / "runs")
+    assert code != 0 and err["ename"] == "RunFolderError", err
+    assert str(tmp_path / "runs") in err["evalue"] and "RUNS_DIR" in err["evalue"]
+    assert len(err["traceback"]) == 1, err["traceback"]

@@ -1,0 +1,305 @@
+"""Publishing checkpoints when the run folder misbehaves: a fault injected at every I/O step of a
+save, a folder that refuses new files (chmod 555), a damaged pointer, clear run-folder messages,
+metrics history across resumes, and the per-process staging folder."""
+import errno
+import json
+import os
+import shutil
+
+import pytest
+import torch
+
+from test_storage import Log, assert_same, payload, small_cfg, train
+
+ERRORS = [errno.ENOSPC, errno.EIO, errno.EACCES]
+
+
+class Faults:
+    """Wraps the I/O calls a save makes — opening a file for writing, torch.save, copying into the
+    run folder, fsync, rename — counts them, and makes call number `at` fail with OSError(code).
+    With partial=True a failing copy first writes half of the file, as a full disk does."""
+
+    def __init__(self, nb, monkeypatch, at=None, code=errno.EIO, partial=False):
+        self.calls, self.at, self.code, self.partial, self.failed = [], at, code, partial, None
+        real_open, real_fsync, real_replace = open, os.fsync, os.replace
+        real_copy, real_save = shutil.copyfileobj, torch.save
+
+        def hit(what):
+            self.calls.append(what)
+            if len(self.calls) - 1 == self.at:
+                self.failed = what
+                return True
+            return False
+
+        def fake_open(path, mode="r", *args, **kwargs):
+            if any(c in mode for c in "wa") and hit(f"open {os.path.basename(path)}"):
+                raise OSError(self.code, os.strerror(self.code), str(path))
+            return real_open(path, mode, *args, **kwargs)
+
+        def fake_copy(src, dst, *args, **kwargs):
+            if hit("copy"):
+                if self.partial:
+                    data = src.read()
+                    dst.write(data[: len(data) // 2])
+                raise OSError(self.code, os.strerror(self.code))
+            return real_copy(src, dst, *args, **kwargs)
+
+        def wrap(name, real):
+            def fake(*args, **kwargs):
+                if hit(name):
+                    raise OSError(self.code, os.strerror(self.code))
+                return real(*args, **kwargs)
+            return fake
+
+        monkeypatch.setattr(nb, "open", fake_open, raising=False)   # the notebook's own open() calls only
+        monkeypatch.setattr(nb.shutil, "copyfileobj", fake_copy)
+        monkeypatch.setattr(nb.os, "fsync", wrap("fsync", real_fsync))
+        monkeypatch.setattr(nb.os, "replace", wrap("replace", real_replace))
+        monkeypatch.setattr(nb.torch, "save", wrap("torch.save", real_save))
+
+
+def two_generations(nb, tmp_path, log):
+    storage = nb.ColabStorage(tmp_path / "run", local_dir=tmp_path / "local", log=log)
+    storage.save(payload(10), step=10)
+    storage.save(payload(20), step=20)
+    return storage
+
+
+def io_steps_of_a_save(nb, tmp_path, monkeypatch):
+    """The I/O calls one save makes when a folder already holds two generations."""
+    storage = two_generations(nb, tmp_path / "count", Log())
+    faults = Faults(nb, monkeypatch)
+    assert storage.save(payload(30), step=30) is not None
+    monkeypatch.undo()
+    return faults.calls
+
+
+def test_a_save_makes_the_io_calls_the_fault_tests_cover(nb, tmp_path, monkeypatch):
+    calls = io_steps_of_a_save(nb, tmp_path, monkeypatch)
+    for what in ("torch.save", "copy", "fsync", "replace", "open latest.json.tmp", "open ckpt-a.pt"):
+        assert what in calls, calls
+    assert calls.count("replace") == 2        # the un-naming pointer, then the new one
+
+
+@pytest.mark.parametrize("code", ERRORS, ids=[errno.errorcode[c] for c in ERRORS])
+@pytest.mark.parametrize("partial", [False, True], ids=["fail", "half-written"])
+def test_a_fault_at_every_step_of_a_save_loses_only_unpublished_work(nb, tmp_path, monkeypatch, code, partial):
+    n = len(io_steps_of_a_save(nb, tmp_path, monkeypatch))
+    for at in range(n):
+        root, log = tmp_path / f"at{at}", Log()
+        storage = two_generations(nb, root, log)
+        faults = Faults(nb, monkeypatch, at=at, code=code, partial=partial)
+        assert storage.save(payload(30), step=30) is None, faults.failed      # reported, never raised
+        monkeypatch.undo()
+        where = f"fault at {faults.failed} ({at})"
+        msg = log[-1]
+        assert "step 30 NOT published" in msg and os.strerror(code) in msg and "Fix:" in msg, (where, msg)
+        assert "still holds step 20" in msg, (where, msg)
+        # every generation the pointer names still verifies: it never names a half-rewritten slot
+        for g in storage.read_pointer()[0]:
+            assert storage.load_generation(g)[1] is None, (where, g)
+        # a new session (another process) resumes from the last published generation, verified
+        ck, info = nb.ColabStorage(storage.run_dir, local_dir=root / "other", log=Log()).load_latest()
+        assert ck is not None and info["step"] == 20, where
+        assert_same(ck, payload(20))
+        # the checkpoint that failed is kept locally (unless staging itself failed) and still loads
+        if storage.pending["file"]:
+            assert_same(torch.load(storage.pending["file"], weights_only=True), payload(30))
+            assert storage.pending["file"] in msg
+        # the fault is gone: the next checkpoint lands, keeps the previous newest, cleans its staging
+        assert storage.save(payload(40), step=40) is not None, where
+        assert [g["step"] for g in storage.read_pointer()[0]] == [40, 20], where
+        assert "takes writes again" in log[-1]
+        assert not list((root / "local").glob("alphazero-run-*")), "staging left behind"
+        ck, _ = nb.ColabStorage(storage.run_dir, local_dir=root / "other", log=Log()).load_latest()
+        assert_same(ck, payload(40))
+
+
+def refuse_new_files(nb, monkeypatch, run_dir):
+    """A run folder that behaves like chmod 555 for a non-root user: its files can be rewritten, but
+    no file can be created or renamed in it."""
+    real_open, real_replace = open, os.replace
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        if os.path.dirname(os.path.abspath(path)) == str(run_dir) and "w" in mode and not os.path.exists(path):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    def fake_replace(src, dst, *args, **kwargs):
+        if os.path.dirname(os.path.abspath(dst)) == str(run_dir):
+            raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(nb, "open", fake_open, raising=False)
+    monkeypatch.setattr(nb.os, "replace", fake_replace)
+
+
+def test_folder_that_refuses_new_files_keeps_both_generations(nb, tmp_path, monkeypatch):
+    """The reported bug: ckpt-a.pt was overwritten with step-40 data while latest.json still named it."""
+    log = Log()
+    storage = two_generations(nb, tmp_path, log)
+    before = {p.name: p.read_bytes() for p in storage.run_dir.iterdir()}
+    refuse_new_files(nb, monkeypatch, storage.run_dir)
+    assert storage.save(payload(30), step=30) is None
+    assert storage.save(payload(40), step=40) is None
+    monkeypatch.undo()
+    after = {p.name: p.read_bytes() for p in storage.run_dir.iterdir()}
+    assert after == before, "a file in the run folder changed although nothing was published"
+    assert "Permission denied" in log[-1] and "step 40" in log[-1]
+    s2 = nb.ColabStorage(storage.run_dir, local_dir=tmp_path / "other", log=Log())
+    assert [g["step"] for g in s2.generations()] == [20, 10]
+    for g, k in zip(s2.generations(), (20, 10)):
+        ck, why = s2.load_generation(g)
+        assert why is None
+        assert_same(ck, payload(k))
+
+
+def test_unpublished_final_checkpoint_stops_the_session_loudly(nb, tmp_path, monkeypatch):
+    log = Log()
+    cfg = small_cfg(nb)
+    storage = nb.ColabStorage(tmp_path / "run", local_dir=tmp_path / "local", log=log)
+    coord = nb.SingleProcessCoordinator.create_or_resume(cfg, storage, "cpu", log=log)
+    train(coord, 2)
+    assert coord.save() is not None
+    coord.check_published()                                   # published: nothing to say
+    train(coord, 1)
+    refuse_new_files(nb, monkeypatch, storage.run_dir)
+    assert coord.save() is None and coord.last_saved_step == 2  # the training loop's `finally` retries
+    monkeypatch.undo()
+    with pytest.raises(nb.RunFolderError) as e:
+        coord.check_published()
+    msg = str(e.value)
+    kept = storage.pending["file"]
+    assert "step 3" in msg and str(storage.run_dir) in msg and kept in msg and "still holds step 2" in msg, msg
+    assert torch.load(kept, weights_only=True)["counters"]["step"] == 3
+    # one short red line in the notebook instead of a traceback
+    lines = e.value._render_traceback_()
+    assert len(lines) == 1 and "RunFolderError" in lines[0] and kept in lines[0]
+    # re-running the training cell publishes it
+    assert coord.save() is not None and coord.last_saved_step == 3
+    coord.check_published()
+
+
+# --- a damaged pointer ---
+@pytest.mark.parametrize("garbage", [b"{not json", b"", b'{"generations": [{"file": "../x"}]}', b"\x00" * 64])
+def test_damaged_pointer_is_rebuilt_and_the_older_generation_stays_reachable(nb, tmp_path, garbage):
+    log = Log()
+    storage = two_generations(nb, tmp_path, log)
+    (storage.run_dir / "latest.json").write_bytes(garbage)
+    s2 = nb.ColabStorage(storage.run_dir, local_dir=tmp_path / "other", log=log)
+    ck, info = s2.load_latest()
+    assert_same(ck, payload(20))
+    assert "damaged" in log.text() and "rebuilt" in log.text(), log.text()
+    gens, problem = s2.read_pointer()                      # the pointer on disk is whole again
+    assert problem is None and [g["step"] for g in gens] == [20, 10]
+    older, why = s2.load_generation(gens[1])                # what the vs-previous evaluation loads
+    assert why is None
+    assert_same(older, payload(10))
+    assert list(storage.run_dir.glob("latest.json.corrupt-*")), "the damaged pointer must be kept"
+    assert s2.save(payload(30), step=30)["gen"] == 3       # and the run goes on
+    assert [g["step"] for g in s2.read_pointer()[0]] == [30, 20]
+
+
+def test_rebuild_leaves_out_a_file_that_does_not_load(nb, tmp_path):
+    log = Log()
+    storage = two_generations(nb, tmp_path, log)
+    newest = storage.read_pointer()[0][0]["file"]
+    (storage.run_dir / "latest.json").unlink()
+    p = storage.run_dir / newest
+    p.write_bytes(p.read_bytes()[:1000])
+    assert [g["step"] for g in storage.generations()] == [10]
+    assert "missing" in log.text() and f"{newest} does not load" in log.text()
+
+
+# --- run-folder problems: one line, naming the path and the fix ---
+def test_runs_dir_that_is_a_file(nb, tmp_path):
+    f = tmp_path / "runs"
+    f.write_text("not a folder")
+    with pytest.raises(nb.RunFolderError) as e:
+        nb.ColabStorage(f / "my-run")
+    assert str(f) in str(e.value) and "is a file" in str(e.value) and "RUNS_DIR" in str(e.value)
+
+
+@pytest.mark.parametrize("code, words", [(errno.EACCES, "permission denied"), (errno.EROFS, "read-only"),
+                                         (errno.ENOSPC, "full"), (errno.EDQUOT, "full")])
+def test_run_folder_that_cannot_be_written(nb, tmp_path, monkeypatch, code, words):
+    def refuse(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+    monkeypatch.setattr(nb, "open", refuse, raising=False)
+    with pytest.raises(nb.RunFolderError) as e:
+        nb.ColabStorage(tmp_path / "runs" / "my-run")
+    msg = str(e.value)
+    assert str(tmp_path / "runs" / "my-run") in msg and words in msg.lower() and "\n" not in msg, msg
+
+
+def test_drive_problems_are_named(nb):
+    path = "/content/drive/MyDrive/alphazero/run"
+    assert "not mounted" in nb.os_error_advice(OSError(errno.ENOTCONN, "x"), path)
+    assert "not mounted" in nb.os_error_advice(OSError(errno.EIO, "x"), path)   # no /content/drive here
+    assert "full" in nb.os_error_advice(OSError(errno.ENOSPC, "x"), "/tmp/x")
+    assert "Trash" in nb.os_error_advice(OSError(errno.EDQUOT, "x"), "/tmp/x")
+
+
+def test_load_player_on_a_missing_run_says_which(nb, tmp_path):
+    with pytest.raises(nb.MissingRunError) as e:
+        nb.load_player(tmp_path / "no-such-run", device="cpu")
+    assert "PLAY_RUN" in str(e.value) and isinstance(e.value, FileNotFoundError)
+    assert not (tmp_path / "no-such-run").exists()
+
+
+# --- metrics history and staging ---
+def test_evaluation_records_survive_a_resume(nb, tmp_path):
+    log = Log()
+    storage = nb.ColabStorage(tmp_path / "run", local_dir=tmp_path / "local", log=log)
+    coord = nb.SingleProcessCoordinator.create_or_resume(small_cfg(nb, log_interval=1), storage, "cpu", log=log)
+    train(coord, 2)
+    coord.log_record()
+    coord.save()
+    train(coord, 1)
+    coord.log_record()                                    # a training record past the checkpoint
+    coord.add_event("eval", {"eval/random_score": 0.75})   # written after the last checkpoint
+    s2 = nb.ColabStorage(tmp_path / "run", local_dir=tmp_path / "local", log=log)
+    resumed = nb.SingleProcessCoordinator.create_or_resume(small_cfg(nb, log_interval=1), s2, "cpu", log=log)
+    on_file = s2.read_metrics()
+    assert [r["step"] for r in on_file if "loss/total" in r] == [2]          # step 3 is trained again
+    evals = [r for r in on_file if r.get("event") == "eval"]
+    assert len(evals) == 1 and evals[0]["eval/random_score"] == 0.75 and evals[0]["step"] == 3
+    assert resumed.metrics == on_file
+
+
+def test_fresh_run_keeps_an_old_metrics_file(nb, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 5, "event": "eval"}\n')
+    log = Log()
+    storage = nb.ColabStorage(run, local_dir=tmp_path / "local", log=log)
+    nb.SingleProcessCoordinator.create_or_resume(small_cfg(nb), storage, "cpu", log=log)
+    kept = list(run.glob("metrics.jsonl.old-*"))
+    assert len(kept) == 1 and kept[0].read_text() == '{"step": 5, "event": "eval"}\n'
+    assert kept[0].name in log.text()
+
+
+def test_staging_is_per_process_and_cleaned(nb, tmp_path):
+    a = nb.ColabStorage(tmp_path / "x" / "same-name", local_dir=tmp_path / "local", log=Log())
+    b = nb.ColabStorage(tmp_path / "y" / "same-name", local_dir=tmp_path / "local", log=Log())
+    a._stage(payload(1), 1)
+    b._stage(payload(1), 1)
+    assert a.staging != b.staging and a.staging.parent == b.staging.parent == tmp_path / "local"
+    a.save(payload(2), 2)
+    assert a.staging is None and list((tmp_path / "local").iterdir()) == [b.staging]
+
+
+def test_half_written_metrics_line_is_skipped(nb, tmp_path):
+    storage = nb.ColabStorage(tmp_path / "run", local_dir=tmp_path / "local", log=Log())
+    (storage.run_dir / "metrics.jsonl").write_text('{"step": 1}\n{"step": 2, "lo')
+    assert storage.read_metrics() == [{"step": 1}]
+
+
+# --- papermill parameters ---
+def test_unknown_parameter_names_are_refused(nb):
+    before = {"GAME", "STEPS"}
+    ns = {"GAME": "chess", "STEPS": 3, "STEPZ": 10, "PRESETS": {}, "lower": 1, "PLAY_RUN": "x"}
+    with pytest.raises(nb.ConfigError) as e:
+        nb.check_parameter_names(ns, before)
+    assert "STEPZ" in str(e.value) and "PRESETS" not in str(e.value) and "STEPS" in str(e.value)
+    nb.check_parameter_names({"GAME": "chess", "PLAY_RUN": "r", "EVAL_GAMES": 4}, set())
