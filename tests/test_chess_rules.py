@@ -394,3 +394,67 @@ def test_cuda_matches_cpu(nb, game):
         m[d, 0] = True                      # dummy action for finished games
         a = torch.multinomial(m.float(), 1, generator=gen).squeeze(1)
         s, sc = game.step(s, a), gc.step(sc, a.cuda())
+
+
+# ------------------------------------------------------------------------------- malformed FENs
+REJECTED = (chess.STATUS_INVALID_EP_SQUARE | chess.STATUS_TOO_MANY_KINGS | chess.STATUS_NO_WHITE_KING
+            | chess.STATUS_NO_BLACK_KING | chess.STATUS_PAWNS_ON_BACKRANK | chess.STATUS_OPPOSITE_CHECK)
+
+
+@pytest.mark.parametrize("fen, words", [
+    ("r3k2r/p1ppqpb1/bn2pnp1/3PN3/1p2P3/2N2Q1p/PPPBBPPP/R3K2R b KQkq a3 0 1", "en passant square a3"),
+    ("rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq e3 0 1", "en passant"),     # wrong rank
+    ("rnbqkbnr/pppppppp/8/8/4P3/8/PPPPPPPP/RNBQKBNR b KQkq e3 0 1", "en passant"),   # e2 not empty
+    ("rnbqkbnr/ppppxppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1", "bad rank"),
+    ("rnbqkbnr/ppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1", "not 8 squares"),
+    ("rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR/8 w KQkq - 0 1", "8 ranks"),
+    ("4k3/8/8/8/8/8/8/4K2K w - - 0 1", "one king"),
+    ("8/8/8/8/8/8/8/4K3 w - - 0 1", "one king"),
+    ("P3k3/8/8/8/8/8/8/4K3 w - - 0 1", "first or last rank"),
+    ("4k3/8/8/8/8/8/8/4R1K1 w - - 0 1", "not to move is in check"),   # black, not to move, is in check
+    ("rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR x KQkq - 0 1", "side"),
+    ("rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkz - 0 1", "castling"),
+    ("rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - x 1", "counters"),
+    ("rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - -1 1", "counters"),
+])
+def test_malformed_fen_is_refused_with_the_reason(game, fen, words):
+    with pytest.raises(ValueError) as e:
+        game.from_fen([fen])
+    assert words in str(e.value) and fen in str(e.value), str(e.value)
+
+
+def test_fen_validation_agrees_with_python_chess_on_mutated_positions(nb, game):
+    """Random playout positions, mutated the ways FENs go wrong (a random en passant square, side to
+    move flipped, a piece dropped on a random square): from_fen refuses exactly the ones python-chess
+    calls invalid for those reasons, and every accepted one has python-chess's legal moves."""
+    rng = random.Random(11)
+    accepted, refused = [], 0
+    pieces = "PNBRQKpnbrqk"
+    while len(accepted) < 400 or refused < 400:
+        b = chess.Board(rng.choice(ORACLE_FENS))
+        for _ in range(rng.randrange(0, 40)):
+            moves = list(b.legal_moves)
+            if not moves:
+                break
+            b.push(rng.choice(moves))
+        board = b.copy(stack=False)
+        kind = rng.randrange(3)
+        if kind == 0:
+            board.ep_square = rng.choice([None, *range(16, 24), *range(40, 48), rng.randrange(64)])
+        elif kind == 1:
+            board.turn = not board.turn
+            board.ep_square = None
+        else:
+            board.set_piece_at(rng.randrange(64), chess.Piece.from_symbol(rng.choice(pieces)))
+            board.ep_square = None
+        fen = board.fen(en_passant="fen")
+        status = chess.Board(fen).status()
+        if status & REJECTED:
+            with pytest.raises(ValueError):
+                game.from_fen([fen])
+            refused += 1
+            continue
+        s = game.from_fen([fen])
+        ours = set(uci_list(game, s, game.rules_legal_mask(s))[0])
+        assert ours == {m.uci() for m in chess.Board(fen).legal_moves}, fen
+        accepted.append(fen)

@@ -303,3 +303,14 @@ def test_unknown_parameter_names_are_refused(nb):
         nb.check_parameter_names(ns, before)
     assert "STEPZ" in str(e.value) and "PRESETS" not in str(e.value) and "STEPS" in str(e.value)
     nb.check_parameter_names({"GAME": "chess", "PLAY_RUN": "r", "EVAL_GAMES": 4}, set())
+
+
+def test_self_play_is_never_silent_for_long(nb, tmp_path):
+    """Filling the buffer before the first gradient step logs a heartbeat (headless runs show it)."""
+    log = Log()
+    storage = nb.ColabStorage(tmp_path / "run", local_dir=tmp_path / "local", log=log)
+    coord = nb.SingleProcessCoordinator.create_or_resume(small_cfg(nb), storage, "cpu", log=log)
+    n = len(log)
+    coord.self_play(heartbeat_s=0.0)
+    beats = [m for m in log[n:] if m.startswith("self-play before step 1:")]
+    assert beats and "positions ready" in beats[-1] and "training starts at 32" in beats[-1], log[n:]
