@@ -2,6 +2,7 @@
 papermill run of the whole notebook with the cpu preset (run twice: the second run resumes)."""
 import ast
 import json
+import os
 import re
 import subprocess
 import sys
@@ -124,21 +125,24 @@ def test_papermill_chess_short_session(tmp_path):
     assert (tmp_path / "runs" / "chess-cpu" / "latest.json").exists()
 
 
-def run_notebook_expecting_error(tmp_path, name, **params):
-    """Run the notebook headless where it must stop: -> (exit code, the error output of the failed cell)."""
+def run_notebook_expecting_error(tmp_path, name, env=None, **params):
+    """Run the notebook headless where it must stop: -> (exit code, the failed cell's error output,
+    the text the notebook printed before it)."""
     args = [sys.executable, "-m", "papermill", str(NOTEBOOK), str(tmp_path / name), "--cwd", str(tmp_path),
             "-k", "python3", "--no-progress-bar"]
     for k, v in params.items():
         args += ["-p", k, str(v)]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
     out = json.loads((tmp_path / name).read_text())
-    errors = [o for c in out["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    outputs = [o for c in out["cells"] for o in c.get("outputs", [])]
+    errors = [o for o in outputs if o.get("output_type") == "error"]
     assert len(errors) == 1, r.stderr[-3000:]
-    return r.returncode, errors[0]
+    text = "".join("".join(o["text"]) for o in outputs if o.get("output_type") == "stream")
+    return r.returncode, errors[0], text
 
 
 def test_misspelled_parameter_stops_the_run(tmp_path):
-    code, err = run_notebook_expecting_error(tmp_path, "typo.ipynb", GAME="connect4", PRESET="cpu",
+    code, err, _ = run_notebook_expecting_error(tmp_path, "typo.ipynb", GAME="connect4", PRESET="cpu",
                                              RUNS_DIR=tmp_path / "runs", STEPZ=5)
     assert code != 0 and err["ename"] == "ConfigError" and "STEPZ" in err["evalue"], err
     assert len(err["traceback"]) == 1, err["traceback"]            # the message alone, no traceback
@@ -147,8 +151,39 @@ def test_misspelled_parameter_stops_the_run(tmp_path):
 
 def test_runs_dir_that_is_a_file_stops_with_one_line(tmp_path):
     (tmp_path / "runs").write_text("a file")
-    code, err = run_notebook_expecting_error(tmp_path, "file.ipynb", GAME="connect4", PRESET="cpu",
+    code, err, _ = run_notebook_expecting_error(tmp_path, "file.ipynb", GAME="connect4", PRESET="cpu",
                                              RUNS_DIR=tmp_path / "runs")
     assert code != 0 and err["ename"] == "RunFolderError", err
     assert str(tmp_path / "runs") in err["evalue"] and "RUNS_DIR" in err["evalue"]
     assert len(err["traceback"]) == 1, err["traceback"]
+
+
+DISK_FULL_FOR_CHECKPOINTS = """
+import errno, shutil
+_copy = shutil.copyfileobj
+def _full(src, dst, *args, **kwargs):   # the run folder takes small files but no checkpoint
+    if "ckpt-" in str(getattr(dst, "name", "")):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return _copy(src, dst, *args, **kwargs)
+shutil.copyfileobj = _full
+"""
+
+
+def test_unpublished_final_checkpoint_fails_the_headless_run(tmp_path):
+    """A run folder that refuses every checkpoint (a full Drive): training goes on with a message per
+    checkpoint, and the run ends non-zero with one line naming the local copy of the last one."""
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(DISK_FULL_FOR_CHECKPOINTS)   # imported by the kernel at start
+    (tmp_path / "tmp").mkdir()
+    env = {**os.environ, "PYTHONPATH": str(inject), "TMPDIR": str(tmp_path / "tmp")}
+    code, err, text = run_notebook_expecting_error(
+        tmp_path, "full.ipynb", env=env, GAME="connect4", PRESET="cpu", RUNS_DIR=tmp_path / "runs", STEPS=6,
+        CHECKPOINT_INTERVAL=3, EVAL_GAMES=2, MIN_BUFFER_SIZE=64, GAMES_PER_ACTOR=16, SIMULATIONS=4, BATCH_SIZE=32)
+    assert code != 0 and err["ename"] == "RunFolderError" and len(err["traceback"]) == 1, err
+    assert "checkpoint step 3 NOT published" in text and "No space left" in text, text[-2000:]
+    msg = err["evalue"]
+    assert "step 6" in msg and "still holds no checkpoint" in msg and "kept locally at" in msg, msg
+    kept = msg.split("kept locally at ")[1].split(".pt")[0] + ".pt"
+    assert os.path.exists(kept) and str(tmp_path / "tmp") in kept, kept
+    assert "training done" not in text

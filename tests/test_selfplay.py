@@ -6,6 +6,8 @@ import torch
 
 class HopelessSearch:
     """A search stub: uniform visits over legal moves and a root value of -1 (the mover is lost)."""
+    gumbel = False
+
     def __init__(self, game):
         self.game = game
 
@@ -15,7 +17,8 @@ class HopelessSearch:
         B, K = legal.shape
         action = torch.where(legal, torch.arange(K).expand(B, K), -1).to(torch.int32)
         return SimpleNamespace(visits=legal.float(), root_value=torch.full((B,), -1.0),
-                               child_visits=legal.float(), child_action=action)
+                               child_visits=legal.float(), child_action=action,
+                               policy=legal.float() / legal.sum(1, keepdim=True), action=legal.float().argmax(1))
 
 
 def make(nb, **kw):
@@ -55,6 +58,8 @@ def test_without_resign_threshold_games_end_by_the_rules(nb):
 
 class PlannedSearch:
     """A search stub that plays a fixed UCI move per game and call: plan[i][k] for game i at call k."""
+    gumbel = False
+
     def __init__(self, game, plan):
         self.game, self.plan, self.calls = game, plan, 0
 
@@ -66,7 +71,7 @@ class PlannedSearch:
         visits = torch.zeros(B, self.game.num_actions)
         visits[torch.arange(B), action] = 1.0
         return SimpleNamespace(visits=visits, root_value=torch.zeros(B), child_visits=torch.ones(B, 1),
-                               child_action=action[:, None].to(torch.int32))
+                               child_action=action[:, None].to(torch.int32), policy=torch.ones(B, 1), action=action)
 
 
 QUEENS_W = "4k3/8/8/8/8/8/8/QQQ1K3 w - - 0 10"     # ply 18: white's move reaches the cap (19), up 27 pawns
