@@ -46,11 +46,11 @@ ORACLE_FENS = [p[0] for p in PERFT] + [
     "k7/8/1Q6/8/8/8/8/7K w - - 0 1",              # stalemates / mates nearby
     "6k1/5ppp/8/8/8/8/5PPP/R5K1 w - - 0 1",
     "k7/8/1K6/8/8/8/8/7R w - - 0 1",
-    "7k/8/6K1/8/8/8/8/Q7 w - - 0 1",
+    "7k/8/6K1/8/8/8/8/5Q2 w - - 0 1",
     "7k/8/8/8/8/8/5Q2/K7 w - - 0 1",
     "8/8/3bk3/8/8/2KB4/8/8 w - - 0 1",
     "8/8/4k3/8/8/2K5/8/4N3 w - - 0 1",
-    "8/8/4k3/3n4/8/2K5/8/1B6 b - - 0 1",
+    "8/8/4k3/3n4/8/8/2K5/1B6 b - - 0 1",
     "8/3k4/8/8/8/8/3K4/8 w - - 0 1",
 ]
 
@@ -247,7 +247,7 @@ def test_legal_mask_terminal_and_nonterminal(game):
             "8/8/4k3/8/8/3K4/8/8 w - - 0 1",                                 # insufficient
             "8/8/2b1k3/8/8/2KB4/8/8 w - - 0 1",                              # KB v KB, same colour
             "8/8/3bk3/8/8/2KB4/8/8 w - - 0 1",                               # opposite colours: play on
-            "R6R/8/8/8/8/8/8/k6K w - - 0 1"]
+            "1R5R/8/8/8/8/8/8/k6K w - - 0 1"]
     s = game.from_fen(fens)
     mask, done, value = game.status(s)
     assert done.tolist() == [False, True, True, True, True, True, True, False, False]

@@ -238,9 +238,9 @@ def test_model_mates_the_person(w):
 
 
 def test_stalemate_is_a_draw(w):
-    before = "k7/8/2Q5/8/8/8/8/7K w - - 0 1"
+    before = "k7/8/8/2Q5/8/8/8/7K w - - 0 1"
     set_position(w, before)
-    click(w, "c6", "b6")
+    click(w, "c5", "b6")
     assert chess.Board(fen(w)).is_stalemate()
     assert "Game over: Draw." in w.message.value
 
