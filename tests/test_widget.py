@@ -101,7 +101,8 @@ class FixedColumnModel:
         visits = torch.zeros(1, 7)
         visits[0, a] = 1.0
         return self.nb.SearchResult(visits=visits, root_value=torch.zeros(1), child_visits=visits,
-                                    child_action=torch.arange(7).view(1, 7), tree=None)
+                                    child_action=torch.arange(7).view(1, 7), policy=visits,
+                                    action=torch.tensor([a]), tree=None)
 
 
 def test_filling_a_column_by_clicking(w, nb, monkeypatch):
