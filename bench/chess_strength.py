@@ -13,7 +13,8 @@ Measures, for the player of a trained run (or, without --run, for the baselines 
   * a match against a 1-ply material-greedy player (mates if it can, else maximises the material
     balance after its move, ties broken at random);
   * matches against Stockfish (Debian package `stockfish`, through python-chess's UCI engine API)
-    at fixed low strengths: Skill Level 0, and full skill limited to --sf-nodes nodes per move.
+    at fixed low strengths: Skill Level 0 (10,000 nodes a move), and full skill limited to
+    --sf-nodes nodes a move.
 Matches: games in pairs from the same 4-ply random opening with colours swapped; a game reaching
 --max-plies is a draw; draws by repetition / 50 moves are claimed. Score (win 1, draw 1/2) with a
 95% interval and the Elo difference it implies. The network sees each position as a FEN (no
@@ -159,12 +160,18 @@ def network_player(run, simulations, device):
     from conftest import load_notebook_module
     nb = load_notebook_module()
     player = nb.load_player(run, simulations, nb.pick_device() if device == "auto" else device)
-    game = player.game
+    # The run's ply cap (e.g. 160 for the cpu preset) would end long match games inside the search:
+    # python-chess referees the games here, so the network's game gets a cap it never reaches.
+    player.game = game = nb.make_game("chess", player.game.device, 10_000)   # the config maximum
 
     def choose(boards):
         state = game.from_fen([b.fen() for b in boards])
         acts = player.act(state).tolist()
-        return [chess.Move.from_uci(game.action_to_str(state, i, a)) for i, a in enumerate(acts)]
+        moves = [chess.Move.from_uci(game.action_to_str(state, i, a)) for i, a in enumerate(acts)]
+        for b, m in zip(boards, moves):
+            if m not in b.legal_moves:
+                raise RuntimeError(f"the network player chose illegal {m} in {b.fen()}")
+        return moves
     return choose, player
 
 
@@ -247,7 +254,8 @@ def main():
     players = {"random": random_player(args.seed), "greedy (1-ply material)": greedy_player(args.seed + 1)}
     if args.run:
         import torch
-        torch.set_num_threads(1) if args.device in ("auto", "cpu") and not torch.cuda.is_available() else None
+        if not torch.cuda.is_available():
+            torch.set_num_threads(1)                 # CPU runs share small machines (CI, laptops)
         choose, player = network_player(args.run, args.simulations, args.device)
         name = f"run {Path(args.run).name} ({player.simulations} sims, {player.game.device})"
         players = {name: choose, **players}
@@ -269,9 +277,9 @@ def main():
     print("| player | opponent | W/D/L | score [95%] | Elo [95%] | time |\n|---|---|---|---|---|---|")
     try:
         for name, choose in players.items():
-            if name.startswith("greedy"):
-                continue
             for oname, opp in opponents.items():
+                if oname == name:                  # greedy vs greedy says nothing
+                    continue
                 t0 = time.perf_counter()
                 w, d, l = play_match(choose, opp, args.games, args.max_plies, args.seed)
                 print(f"| {name} | {oname} | {score_line(w, d, l)} | {time.perf_counter() - t0:.0f}s |", flush=True)
