@@ -11,8 +11,8 @@ Training is the notebook's own loop (SingleProcessCoordinator: self_play, train_
 the training cell drives it, with no checkpoints. The clock counts training only: it stops while
 the player is judged at a mark. At each mark, on every labelled position, three players choose a
 move: the raw policy (network argmax, "1 simulation"), MCTS with 64 simulations and MCTS with the
-preset's simulations. Reported per player: the share of positions where the move keeps the
-game-theoretic outcome, and the share where it is optimal (best solver score).
+preset's simulations. Reported per player: the share of won/drawn positions where the move keeps
+the game-theoretic outcome, and the share of all positions where it is optimal (best solver score).
 
 Why: "wins 200/200 against random" saturates within minutes and says nothing after; these shares
 keep moving. Prints a markdown table naming the device; writes <out>.json and <out>.png.
@@ -76,7 +76,8 @@ def train_with_marks(nb, coord, marks, on_mark):
 
 def table(rows, sims, device_line, baseline):
     head = ["min", "step", "games"] + [f"{'raw' if s == 1 else f'{s} sims'} keeps / optimal" for s in sims]
-    lines = [f"Connect Four learning, judged by the solver on {baseline['n']} labelled positions — {device_line}",
+    lines = [f"Connect Four learning, judged by the solver on {baseline['n']} labelled positions "
+             f"(keeps: share of the {baseline['n_keeps']} won/drawn ones; optimal: share of all) — {device_line}",
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [f"{r['minutes']:g}", str(r["step"]), str(r["games"])]

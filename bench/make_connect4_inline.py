@@ -24,16 +24,18 @@ import connect4_strength as strength  # noqa: E402
 SCORER = '''
 
 def connect4_solver_score(player, table=C4_SOLVED, simulations=None):
-    """Share of solver-labelled positions where `player` keeps the game-theoretic outcome (a won
-    position stays won, a drawn one at least drawn) and where it plays an optimal move.
-    player: an MCTSPlayer (load_player / coord.make_player); simulations=None uses its own count.
-    Why: "beats a random mover" saturates within minutes; these shares keep moving."""
+    """Solver-labelled strength of `player`: keeps_outcome = share of the won and drawn positions
+    where its move keeps the game-theoretic outcome (a won position stays won, a drawn one at least
+    drawn; a uniformly random mover: ~49%); optimal_move = share of all positions where its move
+    reaches the best solver score. player: an MCTSPlayer (load_player / coord.make_player);
+    simulations=None uses its own count. Why: "beats a random mover" saturates within minutes."""
     rows = [t.split(":") for t in table.split()]
     state = player.game.from_moves([r[0] for r in rows])
     cols = player.analyse(state, simulations).visits.argmax(1).tolist()    # one batched search
-    keeps = sum(r[3] == "*" or str(c + 1) in r[3] for r, c in zip(rows, cols))
+    wd = [(r, c) for r, c in zip(rows, cols) if r[1] != "L"]               # lost: every move keeps it
+    keeps = sum(r[3] == "*" or str(c + 1) in r[3] for r, c in wd)
     optimal = sum(str(c + 1) in r[2] for r, c in zip(rows, cols))
-    return {"positions": len(rows), "keeps_outcome": keeps / len(rows), "optimal_move": optimal / len(rows)}
+    return {"positions": len(rows), "keeps_outcome": keeps / len(wd), "optimal_move": optimal / len(rows)}
 '''
 
 

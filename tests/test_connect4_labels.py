@@ -106,3 +106,9 @@ def test_inline_scoring_function_in_the_notebook_module(nb):
         return next(c for c in legal if str(c + 1) not in rows[i][2])
     r = ns["connect4_solver_score"](ScriptedPlayer(game, worst))
     assert r["optimal_move"] == 0.0 and r["keeps_outcome"] < 1.0
+
+
+def test_keeps_outcome_counts_only_won_and_drawn_positions():
+    won, lost = {"outcome": "W"}, {"outcome": "L"}
+    r = strength.shares([won, lost, lost], [(False, False), (True, False), (True, True)])
+    assert r == {"keeps": 0.0, "optimal": 1 / 3, "n": 3, "n_keeps": 1}
