@@ -45,8 +45,9 @@ def raw_policy_chooser(nb, player):
 
 
 def mcts_chooser(player, simulations):
-    """MCTS with `simulations` per move, no noise, most visited move (what player.act does)."""
-    return lambda state: player.analyse(state, simulations).visits.argmax(1)
+    """MCTS with `simulations` per move, no noise: the move player.act plays (PUCT: the most visited;
+    Gumbel: the best of the last halving round)."""
+    return lambda state: player.analyse(state, simulations).action
 
 
 def shares(records, judged):
