@@ -214,8 +214,11 @@ def expected_board(board):
     return {chess.square_name(s): (GLYPHS[p.symbol()] if (p := board.piece_at(s)) else "") for s in chess.SQUARES}
 
 
-def assert_board_shown(page, scope, board, why):
-    shown, want = board_on_screen(page, scope), expected_board(board)
+def assert_board_shown(page, scope, board, why, timeout=5.0):
+    """Every square's rendered text is the board's piece (polls until then: a stale glyph never goes away)."""
+    want, end = expected_board(board), time.time() + timeout
+    while (shown := board_on_screen(page, scope)) != want and time.time() < end:
+        time.sleep(0.1)
     assert len(shown) == 64, f"{why}: {len(shown)} squares on screen"
     wrong = {k: (shown[k], want[k]) for k in want if shown[k] != want[k]}
     assert not wrong, f"{why}: squares showing the wrong piece (shown, wanted): {wrong}\nFEN {board.fen()}"
@@ -248,8 +251,9 @@ def thinking(s):
 
 
 def replied(states):
-    """A thinking state was shown and is over again."""
-    return any(thinking(s) for s in states) and not thinking(states[-1])
+    """A thinking state was shown, and is over: the person is on move again (or the game ended)."""
+    last = states[-1]["text"].lower()
+    return any(thinking(s) for s in states) and "thinking" not in last and ("your move" in last or "game over" in last)
 
 
 def click_square(page, scope, name):
@@ -332,8 +336,8 @@ def test_chess_flipped_board_and_model_first(page):
     page.click(f"{scope} button:text-is('New game')")
     assert wait_until(page, scope, replied), "no thinking state after Model first + New game"
     board = chess.Board()
-    first = [s for s in snaps(page, scope) if thinking(s)]
-    assert all(s["squares"] == expected_board(board) for s in first), "the old game stayed while the model thought"
+    first = next(s for s in snaps(page, scope) if thinking(s))
+    assert first["squares"] == expected_board(board), "the old game stayed on screen while the model thought"
     board.push(chess.Move.from_uci(model_move(page, scope)))
     assert_board_shown(page, scope, board, "model first")
     # black at the bottom: the first square row on screen is rank 1, h-file first
@@ -436,7 +440,7 @@ def test_connect4_model_first_clears_the_board_while_thinking(page):
     page.click(f"{scope} button:text-is('New game')")
     assert wait_until(page, scope, replied)
     states = snaps(page, scope)
-    assert all(discs(s) == 0 for s in states if thinking(s)), "the old board stayed while the model thought"
+    assert discs(next(s for s in states if thinking(s))) == 0, "the old board stayed while the model thought"
     assert discs(states[-1]) == 1 and "yellow" in states[-1]["text"].lower()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     time.sleep(GUARD)
