@@ -133,7 +133,7 @@ def server(request, tmp_path_factory):
                     raise RuntimeError(f"Jupyter server did not start:\n{(root / 'server.log').read_text()}")
                 time.sleep(0.3)
         path = "lab/tree/play.ipynb" if frontend == "lab" else "notebooks/play.ipynb"
-        yield {"frontend": frontend, "url": f"{base}/{path}?token={token}", "log": root / "server.log"}
+        yield {"frontend": frontend, "url": f"{base}/{path}?token={token}"}
     finally:
         for sig in (signal.SIGTERM, signal.SIGKILL):     # the server and the kernels it started
             try:
@@ -287,7 +287,7 @@ def person_move(page, scope, board, move, why):
     assert_board_shown(page, scope, board, f"{why}: after {move} and the reply {reply}")   # no stale glyphs
     assert done, f"{why}: no thinking state shown, or it never ended: {[s['text'] for s in snaps(page, scope)]}"
     shown = [s for s in snaps(page, scope) if thinking(s)]
-    assert any({k: v for k, v in s["squares"].items()} == after_person for s in shown), \
+    assert any(s["squares"] == after_person for s in shown), \
         f"{why}: the person's move {move} was not on the board while the model thought"
     return reply
 
