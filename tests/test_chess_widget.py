@@ -25,7 +25,9 @@ def player(nb, game):
 
 @pytest.fixture
 def w(nb, player):
-    return nb.ChessWidget(player)
+    w = nb.ChessWidget(player)
+    w.CLICK_GUARD_S = 0          # these tests click faster than a person; the guard is tested in test_widget.py
+    return w
 
 
 # --- helpers: everything goes through the widgets ---
@@ -82,7 +84,7 @@ def after(fen_, *moves):
 
 
 # --- chess ---
-def test_click_move_and_model_reply(w):
+def test_click_move_and_model_reply(w, nb):
     assert fen(w) == START and w.human_first and w.info.value == ""
     assert w.squares[cell(w, "e2")].description == "♙" and w.squares[cell(w, "e8")].description == "♚"
     assert w.square_at(7, 0) == 0 and w.square_at(0, 7) == 63               # white at the bottom
@@ -90,7 +92,7 @@ def test_click_move_and_model_reply(w):
     reply = model_move(w)
     b = check_replay(START, ["e2e4", reply], fen(w))
     assert b.ply() == 2 and b.turn == chess.WHITE
-    assert w.squares[cell(w, "e4")].description == "♙" and w.squares[cell(w, "e2")].description == ""
+    assert w.squares[cell(w, "e4")].description == "♙" and w.squares[cell(w, "e2")].description == nb.BLANK
     assert re.search(r"evaluation [+-]\d\.\d\d", w.info.value)
     tops = re.search(r"top moves: (.*)$", w.info.value).group(1).split()
     assert tops[0] == reply and all(re.fullmatch(r"\d+%", p) for p in tops[1::2])
@@ -299,7 +301,7 @@ def test_make_play_widget_picks_the_chess_widget(nb, player):
     w = nb.make_play_widget(player, simulations=6)
     assert type(w) is nb.ChessWidget and w.sims.value == 6
     assert w.promotion.options == ("Queen", "Rook", "Bishop", "Knight")
-    assert w.squares[(7, 4)] in w.widget.children[2].children[0].children[7].children
+    assert w.board_grid.children[7 * 8 + 4] is w.squares[(7, 4)]
 
 
 def test_refused_typed_move_clears_the_selection_highlight(w):
@@ -344,10 +346,11 @@ def c4_state(w):
 
 def test_connect4_widget(nb, c4_player):
     w = nb.make_play_widget(c4_player)
-    assert type(w) is nb.Connect4Widget and c4_state(w)[2] == 0 and "You play red (X)" in w.board.value
+    w.CLICK_GUARD_S = 0
+    assert type(w) is nb.Connect4Widget and c4_state(w)[2] == 0 and "You play red (X)" in w.caption.value
     w.columns[3].click()
     assert c4_state(w)[2] == 2 and re.search(r"Model played <b>[1-7]</b>", w.info.value)
-    red, yellow = (w.board.value.count(w.COLORS[k]) for k in "XO")
+    red, yellow = ([d.style.button_color for d in w.discs].count(w.COLORS[k]) for k in "XO")
     assert (red, yellow) == (1, 1)
     w.undo_button.click()
     assert c4_state(w)[2] == 0 and w.info.value == ""
@@ -368,7 +371,27 @@ def test_connect4_widget(nb, c4_player):
 
     w.starter.value = "Model"
     w.new_button.click()
-    assert c4_state(w)[2] == 1 and "You play yellow (O)" in w.board.value and w.message.value == ""
+    assert c4_state(w)[2] == 1 and "You play yellow (O)" in w.caption.value and w.message.value == ""
     assert re.search(r"Model played <b>[1-7]</b>", w.info.value)
     w.columns[0].click()
     assert c4_state(w)[2] == 3
+
+
+def test_every_square_shows_the_position_after_moves_undo_and_new_game(w, nb):
+    """The glyph of each of the 64 squares equals the board (an empty square is BLANK, never "": a Button view
+    keeps its old text for "", see the browser tests)."""
+    glyph = dict(zip("PNBRQKpnbrqk", "♙♘♗♖♕♔♟♞♝♜♛♚"))
+
+    def check():
+        b = chess.Board(fen(w))
+        for rc, button in w.squares.items():
+            p = b.piece_at(chess.parse_square(button.tooltip))
+            assert button.description == (glyph[p.symbol()] if p else nb.BLANK), button.tooltip
+    for moves in (["e2", "e4"], ["g1", "f3"], ["f1", "c4"]):
+        click(w, *moves)
+        check()
+    w.undo_button.click()
+    check()
+    w.starter.value = "Model"
+    w.new_button.click()
+    check()

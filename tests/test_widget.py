@@ -16,7 +16,9 @@ def player(nb):
 
 @pytest.fixture
 def w(nb, player):
-    return nb.Connect4Widget(player)
+    w = nb.Connect4Widget(player)
+    w.CLICK_GUARD_S = 0          # these tests click faster than a person; the guard has its own test
+    return w
 
 
 def stones(w):
@@ -24,12 +26,12 @@ def stones(w):
 
 
 def board_cells(w):
-    """Disc colours as drawn in the board's HTML, top row first."""
-    return re.findall(r"background:(#[0-9a-f]{6});border", w.board.value)
+    """Disc colours as drawn on the board's disc buttons, top row first."""
+    return [d.style.button_color for d in w.discs]
 
 
 def snapshot(w):
-    return (int(w.state.cur[0]), int(w.state.opp[0]), int(w.state.ply[0]), len(w.history), w.board.value)
+    return (int(w.state.cur[0]), int(w.state.opp[0]), int(w.state.ply[0]), len(w.history), tuple(board_cells(w)))
 
 
 def text(html):
@@ -186,7 +188,7 @@ def test_model_first(w):
     w.new_button.click()
     assert stones(w) == 1
     assert not bool(w.game.to_move_is_first(w.state)[0])   # the person plays second (O)
-    assert "yellow" in w.board.value.lower() or "(O)" in w.board.value
+    assert "yellow" in w.caption.value.lower() or "(O)" in w.caption.value
     w.columns[0].click()
     assert stones(w) == 3
     w.undo_button.click()
@@ -213,3 +215,35 @@ def test_simulation_slider_is_used(w, nb, monkeypatch):
     w.sims.value = 6
     w.columns[3].click()
     assert seen == [6]
+
+
+def test_thinking_state_shows_the_persons_stone_and_disables_input(w, monkeypatch):
+    """While the model searches, the person's stone is already drawn, the message says so and input is off."""
+    seen = {}
+    real = w.player.analyse
+
+    def spy(state, simulations=None):
+        seen["cells"] = board_cells(w)
+        seen["message"] = text(w.message.value)
+        seen["disabled"] = [b.disabled for b in w.columns] + [w.undo_button.disabled, w.new_button.disabled]
+        seen["info"] = w.info.value
+        return real(state, simulations)
+    monkeypatch.setattr(w.player, "analyse", spy)
+    w.columns[3].click()
+    assert seen["cells"][5 * 7 + 3] == w.COLORS["X"] and sum(c != w.COLORS["."] for c in seen["cells"]) == 1
+    assert "thinking" in seen["message"] and all(seen["disabled"]) and seen["info"] == ""
+    assert not any(b.disabled for b in w.columns) and "thinking" not in w.message.value and stones(w) == 2
+
+
+def test_a_click_queued_while_the_model_thought_is_dropped(nb, player, monkeypatch):
+    """A double click: the second click reaches the kernel just after the reply and must not move again."""
+    w = nb.Connect4Widget(player)
+    w.columns[3].click()
+    w.columns[3].click()                                  # handled at once after the first: dropped
+    w.discs[0].click()                                    # (a disc is a column button too)
+    assert stones(w) == 2
+    monkeypatch.setattr(w, "CLICK_GUARD_S", 0.05)
+    import time
+    time.sleep(0.06)
+    w.discs[2].click()                                    # a later click plays, in the disc's column
+    assert stones(w) == 4 and int(w.state.opp[0] | w.state.cur[0]) & int(w.game.column[2])
