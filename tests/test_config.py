@@ -21,11 +21,19 @@ def values(cfg):
 
 @pytest.mark.parametrize("preset", sorted(PRESET_VALUES))
 def test_gpu_presets_have_the_issue_values(nb, preset):
-    cfg = nb.build_config("connect4", preset)
+    cfg = nb.build_config("chess", preset)
     assert cfg.preset == preset
     assert values(cfg) == PRESET_VALUES[preset]
     assert cfg.min_buffer_size <= cfg.buffer_size
-    assert cfg.run_name == f"connect4-{preset}"
+    assert cfg.run_name == f"chess-{preset}"
+
+
+def test_connect4_t4_takes_the_measured_diff(nb):
+    """Connect Four on the t4 preset trades simulations for gradient steps (measured on an H100)."""
+    cfg = nb.build_config("connect4", "t4")
+    expected = dict(zip(FORM_NAMES, PRESET_VALUES["t4"]), SIMULATIONS=64, BATCH_SIZE=1024)
+    assert values(cfg) == tuple(expected[n] for n in FORM_NAMES)
+    assert cfg.games_per_actor == 1024 and cfg.min_buffer_size <= cfg.buffer_size
 
 
 def test_cpu_preset_is_small_and_valid(nb):
@@ -74,7 +82,7 @@ def test_overrides_win_over_the_preset(nb):
 def test_zero_keeps_the_preset(nb):
     zeros = {n: 0 for n in FORM_NAMES}
     for preset in PRESET_VALUES:
-        assert values(nb.build_config("connect4", preset, **zeros)) == PRESET_VALUES[preset]
+        assert values(nb.build_config("chess", preset, **zeros)) == PRESET_VALUES[preset]
     cfg = nb.build_config("connect4", "a100", STEPS=0, SIMULATIONS=50)
     assert cfg.steps == 20000 and cfg.simulations == 50
 

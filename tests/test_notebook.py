@@ -102,6 +102,8 @@ def test_papermill_cpu_preset_runs_and_resumes(tmp_path):
     first = run_notebook(tmp_path, "first.ipynb", STEPS=12, **common)
     assert "fresh run" in first and "training done: step 12" in first, first[-2000:]
     assert re.search(r"vs random: 20 games\s+W \d+ / D \d+ / L \d+", first)
+    assert re.search(r"solved positions \(300, perfect-solver labels\): keeps the solved outcome in \d+\.\d% "
+                     r"\(raw policy\) / \d+\.\d% \(search, 32 simulations\)", first), first[-2000:]
     second = run_notebook(tmp_path, "second.ipynb", STEPS=24, **common)
     assert "resumed from step 12" in second, second[-2000:]
     assert "training done: step 24" in second
@@ -113,6 +115,8 @@ def test_papermill_cpu_preset_runs_and_resumes(tmp_path):
                 "selfplay/games_per_hour", "buffer/size"):
         assert all(key in m for m in metrics if "loss/total" in m), key
     assert any("eval/random_score" in m for m in metrics)
+    solved = [m for m in metrics if "eval/solved_keeps_raw" in m]
+    assert len(solved) == 2 and all(0 <= m["eval/solved_keeps_search"] <= 1 for m in solved)   # both sessions kept
 
 
 def test_papermill_chess_short_session(tmp_path):
@@ -122,6 +126,7 @@ def test_papermill_chess_short_session(tmp_path):
                        MAX_PLIES=16, EVAL_GAMES=4)
     assert "fresh run" in out and "training done: step 3" in out, out[-2000:]
     assert re.search(r"vs random: 4 games\s+W \d+ / D \d+ / L \d+", out)
+    assert re.search(r"mate in one \(100 positions\): mates in \d+\.\d% \(raw policy\) / \d+\.\d% \(search", out)
     assert (tmp_path / "runs" / "chess-cpu" / "latest.json").exists()
 
 
