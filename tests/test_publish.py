@@ -314,3 +314,32 @@ def test_self_play_is_never_silent_for_long(nb, tmp_path):
     coord.self_play(heartbeat_s=0.0)
     beats = [m for m in log[n:] if m.startswith("self-play before step 1:")]
     assert beats and "positions ready" in beats[-1] and "training starts at 32" in beats[-1], log[n:]
+
+
+def test_staging_failure_after_a_refused_publish_names_the_older_local_copy(nb, tmp_path, monkeypatch):
+    log = Log()
+    storage = two_generations(nb, tmp_path, log)
+    refuse_new_files(nb, monkeypatch, storage.run_dir)
+    assert storage.save(payload(30), step=30) is None
+    kept30 = storage.pending["file"]
+    monkeypatch.undo()
+    Faults(nb, monkeypatch, at=0, code=errno.ENOSPC)          # the local disk is full too: staging fails
+    assert storage.save(payload(40), step=40) is None
+    monkeypatch.undo()
+    assert f"step 30 is kept locally at {kept30}" in log[-1] and "still holds step 20" in log[-1], log[-1]
+    assert_same(torch.load(kept30, weights_only=True), payload(30))
+
+
+def test_a_corrupt_file_in_a_read_only_run_is_skipped_not_fatal(nb, tmp_path, monkeypatch):
+    storage = two_generations(nb, tmp_path, Log())
+    newest = storage.read_pointer()[0][0]["file"]
+    p = storage.run_dir / newest
+    p.write_bytes(p.read_bytes()[:500])
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(nb.Path, "rename", refuse)          # a shared, read-only run: nothing can be renamed
+    log = Log()
+    ck, info = nb.ColabStorage(storage.run_dir, log=log, writable=False).load_latest()   # what load_player does
+    assert info["step"] == 10 and "skipped" in log.text()
+    assert_same(ck, payload(10))
+    assert p.exists()
