@@ -298,11 +298,23 @@ def test_half_written_metrics_line_is_skipped(nb, tmp_path):
 # --- papermill parameters ---
 def test_unknown_parameter_names_are_refused(nb):
     before = {"GAME", "STEPS"}
-    ns = {"GAME": "chess", "STEPS": 3, "STEPZ": 10, "PRESETS": {}, "lower": 1, "PLAY_RUN": "x"}
+    ns = {"GAME": "chess", "STEPS": 3, "STEPZ": 10, "PRESETS": {}, "_private": 1, "PLAY_RUN": "x"}
     with pytest.raises(nb.ConfigError) as e:
         nb.check_parameter_names(ns, before)
-    assert "STEPZ" in str(e.value) and "PRESETS" not in str(e.value) and "STEPS" in str(e.value)
-    nb.check_parameter_names({"GAME": "chess", "PLAY_RUN": "r", "EVAL_GAMES": 4}, set())
+    msg = str(e.value)
+    assert "STEPZ (did you mean STEPS?)" in msg and "PRESETS" not in msg and "_private" not in msg, msg
+    nb.check_parameter_names({"GAME": "chess", "PLAY_RUN": "r", "EVAL_GAMES": 4, "_x": 1, "f": print}, set())
+
+
+@pytest.mark.parametrize("name, hint", [("steps", "STEPS"), ("eval_games", "EVAL_GAMES"), ("Game", "GAME"),
+                                        ("learning_rate", None)])
+def test_lower_case_parameter_names_are_refused_with_a_hint(nb, name, hint):
+    """papermill names are case-sensitive: `-p steps 10` would otherwise be silently ignored."""
+    with pytest.raises(nb.ConfigError) as e:
+        nb.check_parameter_names({"GAME": "chess", name: 10}, {"GAME"})
+    msg = str(e.value)
+    assert name in msg and "case-sensitive" in msg, msg
+    assert (f"{name} (did you mean {hint}?)" in msg) if hint else "did you mean" not in msg, msg
 
 
 def test_self_play_is_never_silent_for_long(nb, tmp_path):
@@ -343,3 +355,127 @@ def test_a_corrupt_file_in_a_read_only_run_is_skipped_not_fatal(nb, tmp_path, mo
     assert info["step"] == 10 and "skipped" in log.text()
     assert_same(ck, payload(10))
     assert p.exists()
+
+
+# --- a run folder that cannot be read (a stale Drive mount) is not a corrupt one ---
+def read_fails_for(monkeypatch, nb, names, code=errno.EIO):
+    """Reading any of `names` raises OSError(code), as a stale mount does; writing still works."""
+    real_open, real_read_bytes = open, nb.Path.read_bytes
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        if os.path.basename(str(path)) in names and "r" in mode:
+            raise OSError(code, os.strerror(code), str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    def fake_read_bytes(self):
+        if self.name in names:
+            raise OSError(code, os.strerror(code), str(self))
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(nb, "open", fake_open, raising=False)
+    monkeypatch.setattr(nb.Path, "read_bytes", fake_read_bytes)
+    real_load = torch.load
+    monkeypatch.setattr(nb.torch, "load", lambda f, *a, **k: (
+        (_ for _ in ()).throw(OSError(code, os.strerror(code), str(f))) if os.path.basename(str(f)) in names
+        else real_load(f, *a, **k)))
+
+
+def snapshot(run_dir):
+    return {p.name: p.read_bytes() for p in run_dir.iterdir()}
+
+
+@pytest.mark.parametrize("what", ["pointer", "newest checkpoint", "both checkpoints"])
+def test_a_read_error_stops_the_resume_and_renames_nothing(nb, tmp_path, monkeypatch, what):
+    storage = two_generations(nb, tmp_path, Log())
+    gens = storage.read_pointer()[0]
+    names = {"pointer": {"latest.json"}, "newest checkpoint": {gens[0]["file"]},
+             "both checkpoints": {g["file"] for g in gens}}[what]
+    before = snapshot(storage.run_dir)
+    log = Log()
+    s2 = nb.ColabStorage(storage.run_dir, local_dir=tmp_path / "other", log=log)
+    read_fails_for(monkeypatch, nb, names)
+    with pytest.raises(nb.RunFolderError) as e:       # not "no checkpoint": the run must not start over
+        s2.load_latest()
+    monkeypatch.undo()
+    msg = str(e.value)
+    assert str(storage.run_dir) in msg and "cannot read" in msg and "nothing was changed" in msg, msg
+    assert snapshot(storage.run_dir) == before, "a read error renamed or rewrote a file"
+    assert "corrupt" not in log.text(), log.text()
+    ck, info = s2.load_latest()                        # the mount is back: the newest generation loads
+    assert info["step"] == 20
+
+
+def test_a_read_error_while_rebuilding_the_pointer_renames_nothing(nb, tmp_path, monkeypatch):
+    storage = two_generations(nb, tmp_path, Log())
+    (storage.run_dir / "latest.json").unlink()
+    before = snapshot(storage.run_dir)
+    read_fails_for(monkeypatch, nb, {"ckpt-a.pt"})
+    with pytest.raises(nb.RunFolderError):
+        nb.ColabStorage(storage.run_dir, local_dir=tmp_path / "other", log=Log()).load_latest()
+    monkeypatch.undo()
+    assert snapshot(storage.run_dir) == before
+
+
+def test_a_read_error_before_a_save_is_reported_and_loses_nothing(nb, tmp_path, monkeypatch):
+    log = Log()
+    storage = two_generations(nb, tmp_path, log)
+    before = snapshot(storage.run_dir)
+    read_fails_for(monkeypatch, nb, {"latest.json"})
+    assert storage.save(payload(30), step=30) is None
+    monkeypatch.undo()
+    assert snapshot(storage.run_dir) == before
+    assert "step 30 NOT published" in log[-1] and os.strerror(errno.EIO) in log[-1], log[-1]
+    assert storage.save(payload(30), step=30) is not None      # the retry publishes it
+    assert [g["step"] for g in storage.read_pointer()[0]] == [30, 20]
+
+
+def test_rebuild_reads_the_plain_way_where_mmap_is_refused(nb, tmp_path, monkeypatch):
+    """Some FUSE mounts refuse mmap: the pointer rebuild must not call such files corrupt."""
+    storage = two_generations(nb, tmp_path, Log())
+    (storage.run_dir / "latest.json").unlink()
+    real_load = torch.load
+
+    def no_mmap(f, *args, **kwargs):
+        if kwargs.get("mmap"):
+            raise RuntimeError("unable to mmap the file")
+        return real_load(f, *args, **kwargs)
+    monkeypatch.setattr(nb.torch, "load", no_mmap)
+    assert [g["step"] for g in storage.generations()] == [20, 10]
+    assert not list(storage.run_dir.glob("*.corrupt-*"))
+
+
+def test_a_read_only_storage_renames_and_writes_nothing(nb, tmp_path):
+    """load_player opens another run read-only: a damaged pointer and a truncated newest checkpoint are
+    worked around in memory; the run folder is left exactly as it was."""
+    storage = two_generations(nb, tmp_path, Log())
+    newest = storage.read_pointer()[0][0]["file"]
+    p = storage.run_dir / newest
+    p.write_bytes(p.read_bytes()[:500])
+    (storage.run_dir / "latest.json").write_bytes(b"{not json")
+    before = snapshot(storage.run_dir)
+    log = Log()
+    ck, info = nb.ColabStorage(storage.run_dir, log=log, writable=False).load_latest()
+    assert info["step"] == 10 and "damaged" in log.text() and f"{newest} does not load" in log.text(), log.text()
+    assert_same(ck, payload(10))
+    assert snapshot(storage.run_dir) == before
+
+
+def test_retrying_the_same_step_publishes_the_kept_local_copy(nb, tmp_path, monkeypatch):
+    """The final save is retried with the same step: the pending local copy is published as it is,
+    never staged over (a second failure while staging would destroy the only copy)."""
+    log = Log()
+    storage = two_generations(nb, tmp_path, log)
+    refuse_new_files(nb, monkeypatch, storage.run_dir)
+    assert storage.save(payload(30), step=30) is None
+    kept = storage.pending["file"]
+    monkeypatch.undo()
+    Faults(nb, monkeypatch, code=errno.ENOSPC)
+    calls = []
+    monkeypatch.setattr(nb.torch, "save", lambda *a, **k: calls.append("torch.save") or (_ for _ in ()).throw(
+        OSError(errno.ENOSPC, "No space left on device")))   # staging again would fail: the local disk is full
+    assert storage.save(payload(30), step=30) is not None
+    monkeypatch.undo()
+    assert calls == [] and [g["step"] for g in storage.read_pointer()[0]] == [30, 20]
+    ck, _ = nb.ColabStorage(storage.run_dir, local_dir=tmp_path / "other", log=Log()).load_latest()
+    assert_same(ck, payload(30))
+    assert not os.path.exists(kept), "the published local copy is cleaned up"
