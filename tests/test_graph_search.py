@@ -1,0 +1,246 @@
+"""The search's graph path (graphs=True): the sync-free simulation that a GPU captures as CUDA graphs.
+
+On CPU the same code runs eagerly, so here it is checked against the eager loop for exact equality
+(visit counts, value sums, root values, policy targets, moves) on both games, PUCT and Gumbel, with
+and without root noise, and over several searches reusing the persistent buffers. A dispatch-level
+op recorder proves that one simulation asks the device nothing (no .item(), no nonzero, no boolean
+indexing), which is what lets CUDA capture it. The capture fallback is checked by making the capture
+fail or disagree. The CUDA-only test compares captured graphs with the eager loop on a GPU."""
+import random
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from test_mcts import hash_eval, random_moves
+
+# aten ops that read device data on the host (a sync on CUDA, and not capturable in a CUDA graph)
+SYNC_OPS = {"_local_scalar_dense", "nonzero", "masked_select", "is_nonzero", "unique_dim", "_unique2",
+            "unique_consecutive", "repeat_interleave", "equal", "allclose"}
+
+
+class OpRecorder(TorchDispatchMode):
+    """Counts the aten ops run under it (a CPU proxy for kernel launches) and records every op that
+    needs a host sync: the ops above, and indexing with a boolean mask (a data-dependent shape)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count, self.syncs = 0, []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func._schema.name.split("::")[-1]
+        self.count += 1
+        if name in SYNC_OPS:
+            self.syncs.append(name)
+        if name.startswith("index") and any(
+                isinstance(i, torch.Tensor) and i.dtype == torch.bool
+                for a in args if isinstance(a, (list, tuple)) for i in a):
+            self.syncs.append(name + " with a boolean mask")
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.fixture(scope="module")
+def c4(nb):
+    return nb.make_game("connect4")
+
+
+@pytest.fixture(scope="module")
+def chess(nb):
+    return nb.make_game("chess")
+
+
+def net_eval(nb, game, seed=0):
+    torch.manual_seed(seed)
+    return nb.make_evaluator(game, nb.build_network(game, 8, 1, "cpu"), nb.choose_precision("cpu"))
+
+
+def c4_roots(game, n=12, seed=0):
+    rng = random.Random(seed)
+    return game.from_moves([random_moves(rng, rng.randrange(0, 30), game) for _ in range(n)])
+
+
+def chess_roots(game, n=6, seed=0):
+    """Positions after random legal plies, some with en-passant rights (the rules' shortcut)."""
+    gen = torch.Generator().manual_seed(seed)
+    s = game.initial_state(n)
+    plies = torch.randint(0, 40, (n,), generator=gen)
+    for k in range(40):
+        legal, done, _ = game.status(s)
+        legal[done, 0] = True
+        a = torch.multinomial(legal.float(), 1, generator=gen).squeeze(1)
+        nxt = game.step(s, a)
+        keep = (plies > k) & ~game.status(nxt)[1]
+        s = type(s)(**{f: torch.where(keep.view(-1, *[1] * (getattr(s, f).dim() - 1)), getattr(nxt, f),
+                                      getattr(s, f)) for f in s.__dataclass_fields__})
+    return s
+
+
+def same_result(a, b, where):
+    for name in ("visits", "child_visits", "child_action", "policy", "action", "root_value"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), (where, name)
+    assert torch.equal(a.tree.visits, b.tree.visits) and torch.equal(a.tree.value_sum, b.tree.value_sum), where
+    assert torch.equal(a.tree.child, b.tree.child) and torch.equal(a.tree.depth, b.tree.depth), where
+
+
+@pytest.mark.parametrize("which", ["connect4", "chess"])
+@pytest.mark.parametrize("search", ["puct", "gumbel"])
+@pytest.mark.parametrize("noise", [False, True], ids=["no-noise", "noise"])
+def test_graph_path_equals_the_eager_loop(nb, c4, chess, which, search, noise):
+    game = c4 if which == "connect4" else chess
+    roots = [c4_roots(game, seed=k) for k in range(3)] if which == "connect4" else \
+        [chess_roots(game, seed=k) for k in range(2)]
+    ev = net_eval(nb, game)
+    sims = 40 if which == "connect4" else 24
+    eager = nb.BatchedMCTS(game, ev, sims, search=search, considered=4)
+    graph = nb.BatchedMCTS(game, ev, sims, search=search, considered=4, graphs=True, sync_every=5)
+    for k, root in enumerate(roots):                   # later searches reuse the persistent buffers
+        torch.manual_seed(100 + k)
+        a = eager.search(root, add_noise=noise)
+        torch.manual_seed(100 + k)
+        b = graph.search(root, add_noise=noise)
+        same_result(a, b, (which, search, noise, k))
+    assert graph._st is not None and b.tree is graph._st.tree
+
+
+def test_deep_trees_cross_depth_buckets(nb, c4):
+    """A sharp evaluator and many simulations make lines deeper than the first buckets (4, 8, 12):
+    the host's depth bound must still cover every line, with rare depth reads."""
+    root = c4_roots(c4, n=4, seed=7)
+    a = nb.BatchedMCTS(c4, hash_eval, 300, c_puct=0.1).search(root)
+    b = nb.BatchedMCTS(c4, hash_eval, 300, c_puct=0.1, graphs=True, sync_every=50).search(root)
+    assert int(a.tree.depth.max()) > 12
+    same_result(a, b, "deep")
+
+
+@pytest.mark.parametrize("which", ["connect4", "chess"])
+@pytest.mark.parametrize("search", ["puct", "gumbel"])
+def test_one_simulation_asks_the_device_nothing(nb, c4, chess, which, search):
+    game = c4 if which == "connect4" else chess
+    root = c4_roots(game) if which == "connect4" else chess_roots(game)
+    mcts = nb.BatchedMCTS(game, net_eval(nb, game), 16, search=search, considered=4, graphs=True)
+    mcts.search(root)                                  # builds the persistent buffers
+    st = mcts._persistent(mcts._init_tree(root, False))
+    game.sync_free = True
+    try:
+        with OpRecorder() as rec:
+            mcts._simulate(st, 8)
+    finally:
+        game.sync_free = False
+    assert rec.syncs == [], rec.syncs
+    assert rec.count > 50
+
+
+def test_the_eager_loop_does_sync_so_the_recorder_can_tell(nb, c4):
+    """The recorder is not blind: the eager loop's depth read per simulation is caught."""
+    mcts = nb.BatchedMCTS(c4, hash_eval, 4)
+    with OpRecorder() as rec:
+        mcts.search(c4_roots(c4))
+    assert "_local_scalar_dense" in rec.syncs
+
+
+def test_a_failed_capture_falls_back_to_the_eager_loop_and_says_so(nb, c4):
+    log = []
+    root = c4_roots(c4)
+    ref = nb.BatchedMCTS(c4, hash_eval, 24).search(root)
+    mcts = nb.BatchedMCTS(c4, hash_eval, 24, graphs=True, log=log.append)
+    mcts.cuda_graphs = True                            # as on a GPU; the capture itself fails here
+
+    def broken(st, bound):
+        raise RuntimeError("operation not permitted when stream is capturing")
+    mcts._capture = broken
+    res = mcts.search(root)
+    same_result(ref, res, "fallback")
+    assert len(log) == 1 and "capture failed" in log[0] and "eager" in log[0], log
+    assert mcts.graphs is False and mcts.search(root).visits.sum() == ref.visits.sum()
+
+
+def test_a_capture_that_disagrees_is_not_used(nb, c4):
+    """If the replayed simulations gave other results than the eager loop, self-play must not use them."""
+    log = []
+    root = c4_roots(c4)
+    ref = nb.BatchedMCTS(c4, hash_eval, 24).search(root)
+    mcts = nb.BatchedMCTS(c4, hash_eval, 24, graphs=True, log=log.append)
+    mcts.cuda_graphs = True
+
+    class SkipsBackup:                                 # a "graph" whose simulation forgets the backup
+        def __init__(self, st, bound):
+            self.st, self.bound = st, bound
+
+        def replay(self):
+            self.st.path.fill_(-1)
+            node, slot = mcts._select(self.st.tree, self.bound, self.st.path)
+            mcts._expand(self.st.tree, self.st.s, node, slot)
+            self.st.s += 1
+    mcts._capture = SkipsBackup
+    res = mcts.search(root)
+    same_result(ref, res, "disagreeing capture")
+    assert len(log) == 1 and "differs from the eager loop" in log[0], log
+    assert mcts.graphs is False
+
+
+def test_a_capture_that_agrees_is_used_and_reported(nb, c4):
+    log = []
+    root = c4_roots(c4)
+    ref = nb.BatchedMCTS(c4, hash_eval, 24).search(root)
+    mcts = nb.BatchedMCTS(c4, hash_eval, 24, graphs=True, log=log.append)
+    mcts.cuda_graphs = True
+
+    class Replays:                                     # replays the real sync-free simulation
+        def __init__(self, st, bound):
+            self.st, self.bound = st, bound
+
+        def replay(self):
+            mcts._simulate(self.st, self.bound)
+    mcts._capture = Replays
+    same_result(ref, mcts.search(root), "agreeing capture")
+    assert mcts.graphs and len(log) == 1 and "matches the eager loop (visits equal in 100.0%" in log[0], log
+    assert sorted(mcts._st.graphs) == [4, 8, 12, 16, 24][: len(mcts._st.graphs)]
+    same_result(ref, mcts.search(root), "second search")    # no second check, same answer
+    assert len(log) == 1
+
+
+def test_self_play_keeps_one_search_object(nb, tmp_path):
+    """The coordinator's search survives between calls (it holds the captured graphs) and is rebuilt
+    when a search setting changes."""
+    from test_storage import Log, small_cfg
+    log = Log()
+    storage = nb.ColabStorage(tmp_path / "run", local_dir=tmp_path / "local", log=log)
+    coord = nb.SingleProcessCoordinator.create_or_resume(small_cfg(nb), storage, "cpu", log=log)
+    m = coord.mcts
+    assert coord.mcts is m and m.graphs is False          # CPU: the eager loop
+    coord.cfg.simulations += 1
+    assert coord.mcts is not m and coord.mcts.sims == coord.cfg.simulations
+
+
+@pytest.mark.parametrize("value", ["yes", 1.5, None])
+def test_cuda_graphs_setting_is_checked(nb, value):
+    if value is None:
+        assert nb.build_config("connect4", "cpu", cuda_graphs=False).cuda_graphs is False
+        return
+    with pytest.raises(nb.ConfigError, match="CUDA_GRAPHS"):
+        nb.build_config("connect4", "cpu", cuda_graphs=value)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
+@pytest.mark.parametrize("which", ["connect4", "chess"])
+@pytest.mark.parametrize("search", ["puct", "gumbel"])
+def test_cuda_graphs_equal_the_eager_loop(nb, which, search):
+    game = nb.make_game(which, "cuda")
+    torch.manual_seed(0)
+    ev = nb.make_evaluator(game, nb.build_network(game, 16, 2, "cuda"), nb.choose_precision(torch.device("cuda")))
+    cpu_game = nb.make_game(which)
+    roots = [c4_roots(cpu_game, n=64, seed=k) if which == "connect4" else chess_roots(cpu_game, n=32, seed=k)
+             for k in range(2)]
+    log = []
+    eager = nb.BatchedMCTS(game, ev, 32, search=search, considered=4)
+    graph = nb.BatchedMCTS(game, ev, 32, search=search, considered=4, graphs=True, log=log.append)
+    for k, root in enumerate(roots):
+        root = nb.state_map(lambda x: x.cuda(), root)
+        torch.manual_seed(k)
+        a = eager.search(root, add_noise=True)
+        torch.manual_seed(k)
+        b = graph.search(root, add_noise=True)
+        assert graph.cuda_graphs and graph._st.graphs, log
+        assert torch.equal(a.visits, b.visits) and torch.equal(a.root_value, b.root_value), (which, search, k)
+        assert torch.equal(a.action, b.action) and torch.equal(a.policy, b.policy)
+    assert "matches the eager loop" in log[0], log
