@@ -1,13 +1,20 @@
 """Self-play speed next to the network's own throughput ceiling, same device, same batch size.
 
-    python bench/selfplay_throughput.py [--device cpu|cuda] [--game connect4] [--nets cpu,t4]
-                                        [--batches 128,512] [--sims 32] [--moves 3]
+    python bench/selfplay_throughput.py [--device cpu|cuda] [--game connect4|chess] [--nets cpu,t4]
+                                        [--batches 512,2048,4096] [--sims 64] [--moves 3]
+                                        [--paths eager,graph] [--out results.md]
 
-For each preset network and batch size B it measures, in one run:
+For each network and batch size B it measures, in one run:
   * net-only: positions/s of the bare forward pass at batch B (encode excluded, inference mode, AMP
-    as in self-play) — the ceiling self-play could reach if search cost nothing;
-  * self-play: simulations/s of SelfPlayActor.play_move (search + move + buffer writes), counting one
-    simulation = one leaf evaluated for one game, and the ratio self-play / net-only.
+    as in self-play), run eagerly and, on CUDA, replayed as a captured CUDA graph: the ceiling
+    self-play could reach if search cost nothing;
+  * self-play: simulations/s of SelfPlayActor.play_move (search + move + buffer writes) on the eager
+    search loop and on the graph path (BatchedMCTS(graphs=True): CUDA graphs on a GPU; on a CPU the
+    same sync-free code runs eagerly), counting one simulation = one leaf evaluated for one game;
+  * the ratio of the graph path to the best net-only figure;
+  * per simulation: aten ops that compute (views excluded; any device) and, on CUDA, kernel launches
+    (torch.profiler, one eager run of the sync-free simulation = the kernels a graph replays);
+  * peak GPU memory of the self-play runs and the graph capture time (start-up cost).
 Prints a markdown table naming the hardware. Nothing is asserted: speed is reported, not tested.
 """
 import argparse
@@ -20,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import load_notebook_module  # noqa: E402
+from test_graph_search import OpRecorder  # noqa: E402
 
 NETS = {"cpu": (32, 3), "t4": (64, 5), "a100_short": (128, 10), "a100": (192, 15)}
 
@@ -50,6 +58,75 @@ def timed(fn, device, min_time=1.0, min_reps=3):
     return (time.perf_counter() - t0) / reps
 
 
+def net_rates(net, x, prec, device):
+    """(eager positions/s, CUDA-graph positions/s or None)."""
+    @torch.inference_mode()
+    def forward():
+        with prec.autocast():
+            return net(x)
+    eager = x.shape[0] / timed(forward, device)
+    if device.type != "cuda":
+        return eager, None
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            forward()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        forward()
+    return eager, x.shape[0] / timed(graph.replay, device)
+
+
+def per_simulation_counts(nb, game, mcts, state, device):
+    """aten ops and (CUDA) kernel launches of one sync-free simulation, run eagerly."""
+    graphs, mcts.graphs, mcts.cuda_graphs = (mcts.graphs, mcts.cuda_graphs), True, False
+    try:
+        mcts.search(state)                                # fills the persistent buffers
+        st = mcts._persistent(mcts._init_tree(state, False))
+        bound = 8
+        game.sync_free = True
+        with OpRecorder() as rec:
+            mcts._simulate(st, bound)
+        kernels = None
+        if device.type == "cuda":
+            from torch.profiler import ProfilerActivity, profile
+            sync(device)
+            with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                mcts._simulate(st, bound)
+                sync(device)
+            kernels = sum(1 for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA)
+    finally:
+        game.sync_free = False
+        mcts.graphs, mcts.cuda_graphs = graphs
+        mcts._st = None
+    return rec.count, kernels
+
+
+def selfplay_rate(nb, game, cfg, net, prec, device, graphs, moves):
+    """simulations/s of play_move, peak memory (GiB or None), capture seconds, the search object."""
+    actor = nb.SelfPlayActor(game, cfg, 0, device)
+    buf = nb.ReplayBuffer(game, cfg.buffer_size, device)
+    log = []
+    mcts = nb.BatchedMCTS(game, nb.make_evaluator(game, net, prec), cfg.simulations, cfg.c_puct,
+                          cfg.dirichlet_alpha, cfg.dirichlet_frac, graphs=graphs, log=log.append)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    for _ in range(2):                                    # warm-up: captures the first depth buckets
+        actor.play_move(mcts, buf)
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(moves):
+        actor.play_move(mcts, buf)
+    sync(device)
+    rate = cfg.games_per_actor * cfg.simulations * moves / (time.perf_counter() - t0)
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    for line in log:
+        print(f"<!-- {line} -->", flush=True)
+    return rate, peak, mcts.capture_seconds, mcts, actor.state
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -58,14 +135,22 @@ def main():
     ap.add_argument("--batches", default="128,512")
     ap.add_argument("--sims", type=int, default=32)
     ap.add_argument("--moves", type=int, default=3)
+    ap.add_argument("--paths", default="eager,graph")
+    ap.add_argument("--out", default="")
     args = ap.parse_args()
     nb = load_notebook_module()
     device = torch.device(args.device)
     game = nb.make_game(args.game, device)
     prec = nb.choose_precision(device)
-    print(f"\nHardware: {hardware(device)} · precision {prec.label} · game {args.game} · {args.sims} simulations/move\n")
-    print("| network | B | net-only positions/s | self-play simulations/s | ratio |")
-    print("|---|---:|---:|---:|---:|")
+    paths = args.paths.split(",")
+    lines = [f"Hardware: {hardware(device)} · precision {prec.label} · game {args.game} · "
+             f"{args.sims} simulations/move · graph path on {'CUDA graphs' if device.type == 'cuda' else 'CPU (eager, sync-free)'}",
+             "",
+             "| network | B | net-only eager pos/s | net-only graph pos/s | self-play eager sims/s | "
+             "self-play graph sims/s | ratio graph / net | aten ops/sim | kernels/sim | peak GiB | capture s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    print("\n".join(lines), flush=True)
+    fmt = lambda v, f="{:,.0f}": "—" if v is None else f.format(v)
     for net_name in args.nets.split(","):
         filters, blocks = NETS[net_name]
         torch.manual_seed(0)
@@ -74,26 +159,30 @@ def main():
             x = game.encode(game.initial_state(B))
             if device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
-
-            @torch.inference_mode()
-            def forward():
-                with prec.autocast():
-                    net(x)
-            net_rate = B / timed(forward, device)
+            net_eager, net_graph = net_rates(net, x, prec, device)
             cfg = nb.build_config(args.game, "cpu", games_per_actor=B, simulations=args.sims,
-                                  num_filters=filters, num_blocks=blocks, buffer_size=max(2048, B * (args.moves + 2)))
-            actor = nb.SelfPlayActor(game, cfg, 0, device)
-            buf = nb.ReplayBuffer(game, cfg.buffer_size, device)
-            mcts = nb.BatchedMCTS(game, nb.make_evaluator(game, net, prec), args.sims, cfg.c_puct,
-                                  cfg.dirichlet_alpha, cfg.dirichlet_frac)
-            actor.play_move(mcts, buf); sync(device)               # warm-up
-            t0 = time.perf_counter()
-            for _ in range(args.moves):
-                actor.play_move(mcts, buf)
-            sync(device)
-            sims_rate = B * args.sims * args.moves / (time.perf_counter() - t0)
-            print(f"| {net_name} ({blocks}x{filters}) | {B} | {net_rate:,.0f} | {sims_rate:,.0f} | "
-                  f"{100 * sims_rate / net_rate:.0f}% |", flush=True)
+                                  num_filters=filters, num_blocks=blocks,
+                                  buffer_size=max(2048, B * (args.moves + 3)))
+            eager = graph = peak = capture = None
+            if "eager" in paths:
+                eager, peak, _, _, _ = selfplay_rate(nb, game, cfg, net, prec, device, False, args.moves)
+            state = None
+            if "graph" in paths:
+                graph, peak_g, capture, mcts, state = selfplay_rate(nb, game, cfg, net, prec, device, True, args.moves)
+                peak = max(p for p in (peak, peak_g) if p is not None) if peak_g is not None else peak
+            ceiling = net_graph or net_eager
+            best = graph if graph is not None else eager
+            if state is None:
+                mcts = nb.BatchedMCTS(game, nb.make_evaluator(game, net, prec), args.sims)
+                state = game.initial_state(B)
+            ops, kernels = per_simulation_counts(nb, game, mcts, state, device)
+            row = (f"| {net_name} ({blocks}x{filters}) | {B} | {fmt(net_eager)} | {fmt(net_graph)} | {fmt(eager)} | "
+                   f"{fmt(graph)} | {100 * best / ceiling:.0f}% | {ops:,} | {fmt(kernels)} | "
+                   f"{fmt(peak, '{:.2f}')} | {fmt(capture, '{:.1f}')} |")
+            lines.append(row)
+            print(row, flush=True)
+    if args.out:
+        Path(args.out).write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

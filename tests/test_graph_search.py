@@ -20,8 +20,9 @@ SYNC_OPS = {"_local_scalar_dense", "nonzero", "masked_select", "is_nonzero", "un
 
 
 class OpRecorder(TorchDispatchMode):
-    """Counts the aten ops run under it (a CPU proxy for kernel launches) and records every op that
-    needs a host sync: the ops above, and indexing with a boolean mask (a data-dependent shape)."""
+    """Counts the aten ops run under it that compute (views excluded: a CPU proxy for kernel launches)
+    and records every op that needs a host sync: the ops above, and indexing with a boolean mask (a
+    data-dependent shape)."""
 
     def __init__(self):
         super().__init__()
@@ -29,7 +30,7 @@ class OpRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func._schema.name.split("::")[-1]
-        self.count += 1
+        self.count += not func.is_view
         if name in SYNC_OPS:
             self.syncs.append(name)
         if name.startswith("index") and any(
@@ -103,7 +104,7 @@ def test_graph_path_equals_the_eager_loop(nb, c4, chess, which, search, noise):
 
 
 def test_deep_trees_cross_depth_buckets(nb, c4):
-    """A sharp evaluator and many simulations make lines deeper than the first buckets (4, 8, 12):
+    """A sharp evaluator and many simulations make lines deeper than the first buckets:
     the host's depth bound must still cover every line, with rare depth reads."""
     root = c4_roots(c4, n=4, seed=7)
     a = nb.BatchedMCTS(c4, hash_eval, 300, c_puct=0.1).search(root)
@@ -194,7 +195,7 @@ def test_a_capture_that_agrees_is_used_and_reported(nb, c4):
     mcts._capture = Replays
     same_result(ref, mcts.search(root), "agreeing capture")
     assert mcts.graphs and len(log) == 1 and "matches the eager loop (visits equal in 100.0%" in log[0], log
-    assert sorted(mcts._st.graphs) == [4, 8, 12, 16, 24][: len(mcts._st.graphs)]
+    assert mcts._st.graphs and set(mcts._st.graphs) <= set(nb.DEPTH_BUCKETS)
     same_result(ref, mcts.search(root), "second search")    # no second check, same answer
     assert len(log) == 1
 
