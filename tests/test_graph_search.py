@@ -168,7 +168,6 @@ def test_a_capture_that_disagrees_is_not_used(nb, c4):
             self.st, self.bound = st, bound
 
         def replay(self):
-            self.st.path.fill_(-1)
             node, slot = mcts._select(self.st.tree, self.bound, self.st.path)
             mcts._expand(self.st.tree, self.st.s, node, slot)
             self.st.s += 1

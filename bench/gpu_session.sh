@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Everything a session with a lent GPU should measure, in one command that fits a 10-minute run on
+# an H100 (issue 8: self-play at the GPU's speed). Results land in $OUT (or the folder given):
+#   bash bench/gpu_session.sh [OUTDIR]
+# Wheels carried in .whl/ (python-chess at least: the chess rules tests compare with it) are
+# installed first, as the device README describes.
+set -u
+OUT=${1:-${OUT:-/tmp/gpu-session}}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH=/tmp/site
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$OUT/gpu.txt"
+
+# 1. correctness on the GPU: graph path == eager loop, chess rules CUDA == CPU (about 1 min)
+timeout 180 python3 -m pytest -q tests/test_graph_search.py tests/test_mcts.py tests/test_gumbel.py \
+    $(python3 -c "import chess" 2>/dev/null && echo tests/test_chess_rules.py tests/test_chess_search.py) \
+    2>&1 | tee "$OUT/tests.txt" | tail -15
+
+# 2. self-play vs the graph-captured network: the issue's table (about 6 min)
+timeout 200 python3 bench/selfplay_throughput.py --game chess --nets t4 --batches 512,2048,4096 --sims 64 \
+    --moves 2 --out "$OUT/chess_t4.md" 2>&1 | tail -8
+timeout 120 python3 bench/selfplay_throughput.py --game connect4 --nets t4 --batches 512,4096 --sims 64 \
+    --moves 3 --out "$OUT/connect4_t4.md" 2>&1 | tail -6
+timeout 120 python3 bench/selfplay_throughput.py --game chess --nets a100 --batches 1024 --sims 64 \
+    --moves 2 --out "$OUT/chess_a100.md" 2>&1 | tail -5
