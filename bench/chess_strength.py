@@ -218,13 +218,22 @@ def play_match(choose_a, choose_b, games, max_plies, seed):
     return w, d, l
 
 
-def score_line(w, d, l, z=1.96):
-    """Score with a 95% normal-approximation interval and the Elo difference each end implies."""
+def score_interval(w, d, l, z=1.96):
+    """(score, lo, hi): the match score with a 95% Wilson interval, the per-game variance taken from the
+    games (draws count half). Unlike the plain normal approximation it does not collapse to [0, 0]
+    when every game is lost, and it stays inside [0, 1]."""
     n = max(w + d + l, 1)
     s = (w + 0.5 * d) / n
-    var = (w * (1 - s) ** 2 + d * (0.5 - s) ** 2 + l * s ** 2) / n
-    half = z * math.sqrt(var / n)
-    lo, hi = max(0.0, s - half), min(1.0, s + half)
+    var = (w * (1 - s) ** 2 + d * (0.5 - s) ** 2 + l * s ** 2) / n     # per-game score variance
+    k = z * z / n
+    centre = (s + k / 2) / (1 + k)
+    half = z * math.sqrt(var / n + k / (4 * n)) / (1 + k)
+    return s, max(0.0, centre - half), min(1.0, centre + half)
+
+
+def score_line(w, d, l, z=1.96):
+    """Score with a 95% Wilson interval and the Elo difference each end implies."""
+    s, lo, hi = score_interval(w, d, l, z)
 
     def elo(x):
         return "-inf" if x <= 0 else "+inf" if x >= 1 else f"{-400 * math.log10(1 / x - 1) + 0.0:+.0f}"
@@ -251,37 +260,40 @@ def main():
         print(f"{time.perf_counter() - t0:.0f}s")
         return
 
-    players = {"random": random_player(args.seed), "greedy (1-ply material)": greedy_player(args.seed + 1)}
+    # factories: every puzzle set and every match gets a fresh, identically seeded random/greedy player,
+    # so a baseline row does not depend on which matches were played before it
+    players = {"random": lambda: random_player(args.seed), "greedy (1-ply material)": lambda: greedy_player(args.seed + 1)}
     if args.run:
         import torch
         if not torch.cuda.is_available():
             torch.set_num_threads(1)                 # CPU runs share small machines (CI, laptops)
         choose, player = network_player(args.run, args.simulations, args.device)
         name = f"run {Path(args.run).name} ({player.simulations} sims, {player.game.device})"
-        players = {name: choose, **players}
+        players = {name: lambda: choose, **players}
     mates = {k: load_mates(k) for k in (1, 2)}
     print(f"| player | mate-in-1 ({len(mates[1])}) | mate-in-2 ({len(mates[2])}) |\n|---|---|---|")
-    for name, choose in players.items():
-        print(f"| {name} | {100 * mate_accuracy(choose, mates[1]):.1f}% | {100 * mate_accuracy(choose, mates[2]):.1f}% |",
+    for name, make in players.items():
+        print(f"| {name} | {100 * mate_accuracy(make(), mates[1]):.1f}% | {100 * mate_accuracy(make(), mates[2]):.1f}% |",
               flush=True)
 
-    opponents = {"greedy (1-ply material)": greedy_player(args.seed + 2)}
+    opponents = {"greedy (1-ply material)": lambda: greedy_player(args.seed + 2)}
     engine = None
     if not args.skip_stockfish:
         engine = chess.engine.SimpleEngine.popen_uci(STOCKFISH)
         engine.configure({"Threads": 1, "Hash": 16})
         print(f"\nStockfish: {engine.id.get('name', STOCKFISH)}")
-        opponents["stockfish skill 0"] = skill_player(engine, 0, chess.engine.Limit(nodes=10_000))
-        opponents[f"stockfish {args.sf_nodes} nodes"] = skill_player(engine, 20, chess.engine.Limit(nodes=args.sf_nodes))
-    print(f"\n{args.games} games each (W/D/L from the player's side; score [95%]; Elo [95%])\n")
+        # Skill Level < 20 picks among moves with Stockfish's own clock-seeded generator: not repeatable
+        opponents["stockfish skill 0"] = lambda: skill_player(engine, 0, chess.engine.Limit(nodes=10_000))
+        opponents[f"stockfish {args.sf_nodes} nodes"] = lambda: skill_player(engine, 20, chess.engine.Limit(nodes=args.sf_nodes))
+    print(f"\n{args.games} games each (W/D/L from the player's side; score [95% Wilson]; Elo [95%])\n")
     print("| player | opponent | W/D/L | score [95%] | Elo [95%] | time |\n|---|---|---|---|---|---|")
     try:
-        for name, choose in players.items():
-            for oname, opp in opponents.items():
+        for name, make in players.items():
+            for oname, make_opp in opponents.items():
                 if oname == name:                  # greedy vs greedy says nothing
                     continue
                 t0 = time.perf_counter()
-                w, d, l = play_match(choose, opp, args.games, args.max_plies, args.seed)
+                w, d, l = play_match(make(), make_opp(), args.games, args.max_plies, args.seed)
                 print(f"| {name} | {oname} | {score_line(w, d, l)} | {time.perf_counter() - t0:.0f}s |", flush=True)
     finally:
         if engine is not None:

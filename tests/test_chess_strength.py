@@ -65,6 +65,19 @@ def test_match_and_score_line():
     assert "-191" in cstr.score_line(1, 0, 3)            # score 0.25 -> -400 log10(3) = -191
 
 
+def test_score_interval_is_wilson():
+    """All games lost: the interval is [0, z^2 / (n + z^2)] (Wilson), not the empty [0, 0] of the
+    normal approximation; a win-loss record gives the textbook Wilson interval; draws narrow it."""
+    s, lo, hi = cstr.score_interval(0, 0, 100)
+    assert s == 0 and lo == 0 and hi == pytest.approx(1.96 ** 2 / (100 + 1.96 ** 2))
+    s, lo, hi = cstr.score_interval(30, 0, 70)            # binomial 30/100: Wilson [0.219, 0.396]
+    assert (round(lo, 3), round(hi, 3)) == (0.219, 0.396)
+    _, lo_d, hi_d = cstr.score_interval(0, 60, 40)        # same score 0.3 with draws: less spread
+    assert lo < lo_d < 0.3 < hi_d < hi
+    elo_hi = cstr.score_line(0, 0, 100).split("|")[2].split(",")[1].strip(" ]")
+    assert elo_hi == "-566", elo_hi                      # -400 log10(1 / 0.0370 - 1): an upper bound, not -inf
+
+
 def test_mate_accuracy_counts_hits():
     rows = cstr.load_mates(1)[:20]
     sols = dict(rows)
