@@ -151,8 +151,63 @@ def test_a_failed_capture_falls_back_to_the_eager_loop_and_says_so(nb, c4):
     mcts._capture = broken
     res = mcts.search(root)
     same_result(ref, res, "fallback")
-    assert len(log) == 1 and "capture failed" in log[0] and "eager" in log[0], log
-    assert mcts.graphs is False and mcts.search(root).visits.sum() == ref.visits.sum()
+    assert len(log) == 1 and "capturing a simulation" in log[0] and "not permitted" in log[0], log
+    assert "eager" in log[0]
+    assert mcts.graphs is False and mcts._st is None            # later searches: the eager loop
+    same_result(ref, mcts.search(root), "after the fallback")
+
+
+class Replays:
+    """A stand-in for a captured graph on CPU: replaying runs the real sync-free simulation."""
+
+    def __init__(self, mcts, st, bound):
+        self.mcts, self.st, self.bound = mcts, st, bound
+
+    def replay(self):
+        self.mcts._simulate(self.st, self.bound)
+
+
+def test_a_capture_failing_in_a_later_search_falls_back_mid_search(nb, c4):
+    """Deeper trees need new depth buckets in later searches: a capture failing there (out of
+    memory, say) must not stop self-play; the search finishes eagerly on a consistent tree."""
+    log, calls = [], []
+    roots = [c4_roots(c4, seed=k) for k in range(3)]
+    eager = nb.BatchedMCTS(c4, hash_eval, 24)
+    mcts = nb.BatchedMCTS(c4, hash_eval, 24, graphs=True, log=log.append)
+    mcts.cuda_graphs = True
+
+    def capture(st, bound):
+        calls.append(bound)
+        if mcts._checked:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return Replays(mcts, st, bound)
+    mcts._capture = capture
+    same_result(eager.search(roots[0]), mcts.search(roots[0]), "first search")
+    assert mcts._checked and "matches the eager loop" in log[-1]
+    mcts._st.graphs.clear()                             # the next search needs a capture again
+    same_result(eager.search(roots[1]), mcts.search(roots[1]), "capture fails mid-search")
+    assert "failed (OutOfMemoryError: CUDA out of memory" in log[-1] and mcts.graphs is False, log
+    same_result(eager.search(roots[2]), mcts.search(roots[2]), "eager from now on")
+
+
+def test_an_interrupted_first_check_runs_again(nb, c4):
+    """The stop button during the first search's comparison must not leave the graphs unchecked."""
+    log = []
+    root = c4_roots(c4)
+    mcts = nb.BatchedMCTS(c4, hash_eval, 24, graphs=True, log=log.append)
+    mcts.cuda_graphs = True
+    mcts._capture = lambda st, bound: Replays(mcts, st, bound)
+    real_eager = mcts._run_eager
+
+    def interrupted(t):
+        raise KeyboardInterrupt
+    mcts._run_eager = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        mcts.search(root)
+    assert not mcts._checked and log == []
+    mcts._run_eager = real_eager
+    same_result(nb.BatchedMCTS(c4, hash_eval, 24).search(root), mcts.search(root), "checked again")
+    assert mcts._checked and len(log) == 1 and "matches the eager loop" in log[0], log
 
 
 def test_a_capture_that_disagrees_is_not_used(nb, c4):
@@ -185,13 +240,7 @@ def test_a_capture_that_agrees_is_used_and_reported(nb, c4):
     mcts = nb.BatchedMCTS(c4, hash_eval, 24, graphs=True, log=log.append)
     mcts.cuda_graphs = True
 
-    class Replays:                                     # replays the real sync-free simulation
-        def __init__(self, st, bound):
-            self.st, self.bound = st, bound
-
-        def replay(self):
-            mcts._simulate(self.st, self.bound)
-    mcts._capture = Replays
+    mcts._capture = lambda st, bound: Replays(mcts, st, bound)
     same_result(ref, mcts.search(root), "agreeing capture")
     assert mcts.graphs and len(log) == 1 and "matches the eager loop (visits equal in 100.0%" in log[0], log
     assert mcts._st.graphs and set(mcts._st.graphs) <= set(nb.DEPTH_BUCKETS)
@@ -244,3 +293,39 @@ def test_cuda_graphs_equal_the_eager_loop(nb, which, search):
         assert torch.equal(a.visits, b.visits) and torch.equal(a.root_value, b.root_value), (which, search, k)
         assert torch.equal(a.action, b.action) and torch.equal(a.policy, b.policy)
     assert "matches the eager loop" in log[0], log
+
+
+class DeviceRecorder(TorchDispatchMode):
+    """Records every op that takes or returns a tensor off the `meta` device."""
+
+    def __init__(self):
+        super().__init__()
+        self.off = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        from torch.utils._pytree import tree_flatten
+        out = func(*args, **(kwargs or {}))
+        for x in tree_flatten((args, kwargs or {}, out))[0]:
+            if isinstance(x, torch.Tensor) and x.device.type != "meta":
+                self.off.add((func._schema.name, tuple(x.shape), str(x.device)))
+        return out
+
+
+@pytest.mark.parametrize("which", ["connect4", "chess"])
+@pytest.mark.parametrize("search", ["puct", "gumbel"])
+def test_one_simulation_runs_on_a_device_without_data(nb, which, search):
+    """On the `meta` device tensors have shapes but no data: reading a value (.item(), bool(), a
+    data-dependent shape) raises, and a CPU tensor in the simulation would show up. What runs here
+    needs no host round trip on a GPU and no host-to-device copy, so CUDA can capture it."""
+    game = nb.make_game(which, "meta")
+    root = nb.state_map(lambda x: x.to("meta"), nb.make_game(which).initial_state(4))
+    ev = nb.make_evaluator(game, nb.build_network(game, 8, 1, "meta"), nb.choose_precision("cpu"))
+    mcts = nb.BatchedMCTS(game, ev, 16, search=search, considered=4, graphs=True)
+    game.sync_free = True                              # (the tree's set-up is not captured, but runs here too)
+    try:
+        st = mcts._persistent(mcts._init_tree(root, False))
+        with DeviceRecorder() as rec:
+            mcts._simulate(st, 8)
+    finally:
+        game.sync_free = False
+    assert rec.off == set(), sorted(rec.off)[:10]
