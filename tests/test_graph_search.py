@@ -139,12 +139,19 @@ def test_the_eager_loop_does_sync_so_the_recorder_can_tell(nb, c4):
     assert "_local_scalar_dense" in rec.syncs
 
 
-def test_a_failed_capture_falls_back_to_the_eager_loop_and_says_so(nb, c4):
+def as_on_a_gpu(nb, c4, sims=24):
+    """A graph-path search that behaves as on CUDA (captures, checks, falls back) with a stand-in
+    capture the test sets; -> (that search, its log, an eager search to compare with)."""
     log = []
+    mcts = nb.BatchedMCTS(c4, hash_eval, sims, graphs=True, log=log.append)
+    mcts.cuda_graphs = True
+    return mcts, log, nb.BatchedMCTS(c4, hash_eval, sims)
+
+
+def test_a_failed_capture_falls_back_to_the_eager_loop_and_says_so(nb, c4):
     root = c4_roots(c4)
-    ref = nb.BatchedMCTS(c4, hash_eval, 24).search(root)
-    mcts = nb.BatchedMCTS(c4, hash_eval, 24, graphs=True, log=log.append)
-    mcts.cuda_graphs = True                            # as on a GPU; the capture itself fails here
+    mcts, log, eager = as_on_a_gpu(nb, c4)
+    ref = eager.search(root)
 
     def broken(st, bound):
         raise RuntimeError("operation not permitted when stream is capturing")
@@ -170,14 +177,10 @@ class Replays:
 def test_a_capture_failing_in_a_later_search_falls_back_mid_search(nb, c4):
     """Deeper trees need new depth buckets in later searches: a capture failing there (out of
     memory, say) must not stop self-play; the search finishes eagerly on a consistent tree."""
-    log, calls = [], []
     roots = [c4_roots(c4, seed=k) for k in range(3)]
-    eager = nb.BatchedMCTS(c4, hash_eval, 24)
-    mcts = nb.BatchedMCTS(c4, hash_eval, 24, graphs=True, log=log.append)
-    mcts.cuda_graphs = True
+    mcts, log, eager = as_on_a_gpu(nb, c4)
 
     def capture(st, bound):
-        calls.append(bound)
         if mcts._checked:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return Replays(mcts, st, bound)
@@ -192,10 +195,8 @@ def test_a_capture_failing_in_a_later_search_falls_back_mid_search(nb, c4):
 
 def test_an_interrupted_first_check_runs_again(nb, c4):
     """The stop button during the first search's comparison must not leave the graphs unchecked."""
-    log = []
     root = c4_roots(c4)
-    mcts = nb.BatchedMCTS(c4, hash_eval, 24, graphs=True, log=log.append)
-    mcts.cuda_graphs = True
+    mcts, log, eager = as_on_a_gpu(nb, c4)
     mcts._capture = lambda st, bound: Replays(mcts, st, bound)
     real_eager = mcts._run_eager
 
@@ -206,17 +207,15 @@ def test_an_interrupted_first_check_runs_again(nb, c4):
         mcts.search(root)
     assert not mcts._checked and log == []
     mcts._run_eager = real_eager
-    same_result(nb.BatchedMCTS(c4, hash_eval, 24).search(root), mcts.search(root), "checked again")
+    same_result(eager.search(root), mcts.search(root), "checked again")
     assert mcts._checked and len(log) == 1 and "matches the eager loop" in log[0], log
 
 
 def test_a_capture_that_disagrees_is_not_used(nb, c4):
     """If the replayed simulations gave other results than the eager loop, self-play must not use them."""
-    log = []
     root = c4_roots(c4)
-    ref = nb.BatchedMCTS(c4, hash_eval, 24).search(root)
-    mcts = nb.BatchedMCTS(c4, hash_eval, 24, graphs=True, log=log.append)
-    mcts.cuda_graphs = True
+    mcts, log, eager = as_on_a_gpu(nb, c4)
+    ref = eager.search(root)
 
     class SkipsBackup:                                 # a "graph" whose simulation forgets the backup
         def __init__(self, st, bound):
@@ -234,12 +233,9 @@ def test_a_capture_that_disagrees_is_not_used(nb, c4):
 
 
 def test_a_capture_that_agrees_is_used_and_reported(nb, c4):
-    log = []
     root = c4_roots(c4)
-    ref = nb.BatchedMCTS(c4, hash_eval, 24).search(root)
-    mcts = nb.BatchedMCTS(c4, hash_eval, 24, graphs=True, log=log.append)
-    mcts.cuda_graphs = True
-
+    mcts, log, eager = as_on_a_gpu(nb, c4)
+    ref = eager.search(root)
     mcts._capture = lambda st, bound: Replays(mcts, st, bound)
     same_result(ref, mcts.search(root), "agreeing capture")
     assert mcts.graphs and len(log) == 1 and "matches the eager loop (visits equal in 100.0%" in log[0], log

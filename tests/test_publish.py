@@ -328,13 +328,18 @@ def test_self_play_is_never_silent_for_long(nb, tmp_path):
     assert beats and "positions ready" in beats[-1] and "training starts at 32" in beats[-1], log[n:]
 
 
-def test_staging_failure_after_a_refused_publish_names_the_older_local_copy(nb, tmp_path, monkeypatch):
-    log = Log()
+def step30_kept_locally(nb, tmp_path, monkeypatch, log):
+    """Two published generations (10, 20), then step 30 refused by the run folder and kept locally."""
     storage = two_generations(nb, tmp_path, log)
     refuse_new_files(nb, monkeypatch, storage.run_dir)
     assert storage.save(payload(30), step=30) is None
-    kept30 = storage.pending["file"]
     monkeypatch.undo()
+    return storage, storage.pending["file"]
+
+
+def test_staging_failure_after_a_refused_publish_names_the_older_local_copy(nb, tmp_path, monkeypatch):
+    log = Log()
+    storage, kept30 = step30_kept_locally(nb, tmp_path, monkeypatch, log)
     Faults(nb, monkeypatch, at=0, code=errno.ENOSPC)          # the local disk is full too: staging fails
     assert storage.save(payload(40), step=40) is None
     monkeypatch.undo()
@@ -463,13 +468,7 @@ def test_a_read_only_storage_renames_and_writes_nothing(nb, tmp_path):
 def test_retrying_the_same_step_publishes_the_kept_local_copy(nb, tmp_path, monkeypatch):
     """The final save is retried with the same step: the pending local copy is published as it is,
     never staged over (a second failure while staging would destroy the only copy)."""
-    log = Log()
-    storage = two_generations(nb, tmp_path, log)
-    refuse_new_files(nb, monkeypatch, storage.run_dir)
-    assert storage.save(payload(30), step=30) is None
-    kept = storage.pending["file"]
-    monkeypatch.undo()
-    Faults(nb, monkeypatch, code=errno.ENOSPC)
+    storage, kept = step30_kept_locally(nb, tmp_path, monkeypatch, Log())
     calls = []
     monkeypatch.setattr(nb.torch, "save", lambda *a, **k: calls.append("torch.save") or (_ for _ in ()).throw(
         OSError(errno.ENOSPC, "No space left on device")))   # staging again would fail: the local disk is full
