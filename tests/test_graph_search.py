@@ -5,7 +5,9 @@ On CPU the same code runs eagerly, so here it is checked against the eager loop 
 and without root noise, and over several searches reusing the persistent buffers. A dispatch-level
 op recorder proves that one simulation asks the device nothing (no .item(), no nonzero, no boolean
 indexing), which is what lets CUDA capture it. The capture fallback is checked by making the capture
-fail or disagree. The CUDA-only test compares captured graphs with the eager loop on a GPU."""
+fail, disagree, fail in a later search or be interrupted. A run on the `meta` device (shapes, no
+data) shows one simulation touches no CPU tensor. The CUDA-only test compares captured graphs with
+the eager loop on a GPU."""
 import random
 
 import pytest
@@ -60,8 +62,14 @@ def c4_roots(game, n=12, seed=0):
     return game.from_moves([random_moves(rng, rng.randrange(0, 30), game) for _ in range(n)])
 
 
+# en-passant captures possible at the root (the rules skip that code when no game has one, except
+# on the sync-free path): white exf6, and black dxe3
+EP_FENS = ["rnbqkbnr/ppp1p1pp/8/3pPp2/8/8/PPPP1PPP/RNBQKBNR w KQkq f6 0 3",
+           "rnbqkbnr/ppp1pppp/8/8/3pP3/5N2/PPPP1PPP/RNBQKB1R b KQkq e3 0 3"]
+
+
 def chess_roots(game, n=6, seed=0):
-    """Positions after random legal plies, some with en-passant rights (the rules' shortcut)."""
+    """Positions after random legal plies, plus two with an en-passant capture at the root."""
     gen = torch.Generator().manual_seed(seed)
     s = game.initial_state(n)
     plies = torch.randint(0, 40, (n,), generator=gen)
@@ -73,7 +81,7 @@ def chess_roots(game, n=6, seed=0):
         keep = (plies > k) & ~game.status(nxt)[1]
         s = type(s)(**{f: torch.where(keep.view(-1, *[1] * (getattr(s, f).dim() - 1)), getattr(nxt, f),
                                       getattr(s, f)) for f in s.__dataclass_fields__})
-    return s
+    return game.from_fen(game.to_fen(s) + EP_FENS)
 
 
 def same_result(a, b, where):
