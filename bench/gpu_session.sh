@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Everything a session with a lent GPU should measure, in one command that fits a 10-minute run on
-# an H100 (issue 8: self-play at the GPU's speed). Results land in $OUT (or the folder given):
-#   bash bench/gpu_session.sh [OUTDIR]
+# Everything a session with a lent GPU should measure, in two commands that each fit a 10-minute run
+# on an H100. Results land in $OUT (or the folder given):
+#   bash bench/gpu_session.sh [OUTDIR]          CUDA tests + throughput tables (issue 8), ~7 min
+#   bash bench/gpu_session.sh [OUTDIR] learn    Connect Four t4 preset, 5 minutes judged by the solver
+#                                               (issue 11's target: raw policy >= 85%, search >= 95%)
 # Wheels carried in .whl/ (python-chess at least: the chess rules tests compare with it) are
 # installed first, as the device README describes.
 set -u
@@ -14,6 +16,12 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$OUT/gpu.txt"
+
+if [ "${2:-}" = learn ]; then
+    timeout 500 python3 bench/learning_connect4.py --preset t4 --minutes 5 --marks 1,2,3,5 \
+        --out "$OUT/learning_connect4_t4" 2>&1 | tail -15
+    exit
+fi
 
 # 1. correctness on the GPU: graph path == eager loop, chess rules CUDA == CPU (about 1 min)
 timeout 180 python3 -m pytest -q tests/test_graph_search.py tests/test_mcts.py tests/test_gumbel.py \
