@@ -214,8 +214,10 @@ def expected_board(board):
     return {chess.square_name(s): (GLYPHS[p.symbol()] if (p := board.piece_at(s)) else "") for s in chess.SQUARES}
 
 
-def assert_board_shown(page, scope, board, why, timeout=5.0):
-    """Every square's rendered text is the board's piece (polls until then: a stale glyph never goes away)."""
+def assert_board_shown(page, scope, board, why, timeout=20.0):
+    """Every square's rendered text is the board's piece (polls until then: a stale glyph never goes away).
+    The timeout is generous: the fixture waits only for a widget's first button, and on a loaded CI
+    machine classic Notebook once had 30 of the 64 squares in the page after 5 s."""
     want, end = expected_board(board), time.time() + timeout
     while (shown := board_on_screen(page, scope)) != want and time.time() < end:
         time.sleep(0.1)
