@@ -238,8 +238,9 @@ def text_of(page, scope):
     return page.inner_text(scope)
 
 
-def wait_until(page, scope, predicate, timeout=10.0):
-    """Poll the recorded states until predicate(list of states) holds; False on timeout (the caller asserts)."""
+def wait_until(page, scope, predicate, timeout=30.0):
+    """Poll the recorded states until predicate(list of states) holds; False on timeout (the caller asserts).
+    Nothing waits for something that should not happen, so a long timeout costs time only on failure."""
     end = time.time() + timeout
     while time.time() < end:
         if predicate(snaps(page, scope)):
