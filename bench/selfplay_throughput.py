@@ -1,8 +1,9 @@
 """Self-play speed next to the network's own throughput ceiling, same device, same batch size.
 
     python bench/selfplay_throughput.py [--device cpu|cuda] [--game connect4|chess] [--nets cpu,t4]
-                                        [--batches 512,2048,4096] [--sims 64] [--moves 3]
+                                        [--batches 128,512] [--sims 32] [--moves 3]
                                         [--paths eager,graph] [--out results.md]
+    (the defaults shown; bench/gpu_session.sh runs the GPU rows: B = 512, 2048, 4096 at 64 simulations)
 
 For each network and batch size B it measures, in one run:
   * net-only: positions/s of the bare forward pass at batch B (encode excluded, inference mode, AMP
