@@ -170,6 +170,13 @@ def page(server):
             else:
                 pg.wait_for_function("window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel"
                                      " && Jupyter.notebook.kernel.is_connected()", timeout=60_000)
+                # On page load the widget manager asks the kernel for its widgets (ipywidgets 7 falls back to
+                # one comm_info request). If that reply lists widgets that Run All has just made, the manager
+                # opens a second comm for each, and their later updates are lost (squares stayed blank and
+                # untitled in about a third of runs). Running the same restore here and awaiting it is a
+                # barrier: the kernel answers in order, so the first restore has finished before any cell runs.
+                pg.wait_for_function("Jupyter.WidgetManager && Jupyter.WidgetManager._managers.length > 0")
+                pg.evaluate("Jupyter.WidgetManager._managers[0]._loadFromKernel()")
                 pg.evaluate("Jupyter.notebook.execute_all_cells()")
             for scope in (".t-chess", ".t-mate", ".t-c4", ".t-c4win"):
                 pg.wait_for_selector(f"{scope} button", timeout=120_000)
@@ -216,8 +223,8 @@ def expected_board(board):
 
 def assert_board_shown(page, scope, board, why, timeout=20.0):
     """Every square's rendered text is the board's piece (polls until then: a stale glyph never goes away).
-    The timeout is generous: the fixture waits only for a widget's first button, and on a loaded CI
-    machine classic Notebook once had 30 of the 64 squares in the page after 5 s."""
+    The timeout is generous because the fixture waits only for a widget's first button. (Squares that stayed
+    untitled even after 20 s were lost widget updates, not slowness: see the restore barrier in `page`.)"""
     want, end = expected_board(board), time.time() + timeout
     while (shown := board_on_screen(page, scope)) != want and time.time() < end:
         time.sleep(0.1)
