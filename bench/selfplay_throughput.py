@@ -2,7 +2,7 @@
 
     python bench/selfplay_throughput.py [--device cpu|cuda] [--game connect4|chess] [--nets cpu,t4]
                                         [--batches 128,512] [--sims 32] [--moves 3]
-                                        [--paths eager,graph] [--out results.md]
+                                        [--paths eager,graph,compiled] [--out results.md]
     (the defaults shown; bench/gpu_session.sh runs the GPU rows: B = 512, 2048, 4096 at 64 simulations)
 
 For each network and batch size B it measures, in one run:
@@ -12,10 +12,13 @@ For each network and batch size B it measures, in one run:
   * self-play: simulations/s of SelfPlayActor.play_move (search + move + buffer writes) on the eager
     search loop and on the graph path (BatchedMCTS(graphs=True): CUDA graphs on a GPU; on a CPU the
     same sync-free code runs eagerly), counting one simulation = one leaf evaluated for one game;
-  * the ratio of the graph path to the best net-only figure;
-  * per simulation: aten ops that compute (views excluded; any device) and, on CUDA, kernel launches
-    (torch.profiler, one eager run of the sync-free simulation = the kernels a graph replays);
-  * peak GPU memory of the self-play runs and the graph capture time (start-up cost).
+  * self-play on the graph path with compile_rules=True (torch.compile'd step and status);
+  * the ratio of the fastest graph path to the best net-only figure;
+  * per simulation: aten ops that compute (views excluded; any device; plain rules) and, on CUDA,
+    kernel launches (torch.profiler, one eager run of the sync-free simulation = the kernels a graph
+    replays), with the plain and with the compiled rules;
+  * peak GPU memory of the self-play runs, the graph capture time and the rules' compile time
+    (start-up costs).
 Prints a markdown table naming the hardware. Nothing is asserted: speed is reported, not tested.
 """
 import argparse
@@ -81,15 +84,22 @@ def net_rates(net, x, prec, device):
 
 
 def per_simulation_counts(nb, game, mcts, state, device):
-    """aten ops and (CUDA) kernel launches of one sync-free simulation, run eagerly."""
+    """aten ops and (CUDA) kernel launches of one sync-free simulation, run eagerly (with the search
+    object's rules: the compiled ones if it compiled them; aten ops are then not counted: inductor's
+    kernels are not aten ops, and compiled code called under a dispatch mode is not compiled again
+    for later batch sizes)."""
     graphs, mcts.graphs, mcts.cuda_graphs = (mcts.graphs, mcts.cuda_graphs), True, False
     try:
         mcts.search(state)                                # fills the persistent buffers
         st = mcts._persistent(mcts._init_tree(state, False))
         bound = 8
         game.sync_free = True
-        with OpRecorder() as rec:
-            mcts._simulate(st, bound)
+        mcts._step, mcts._status = mcts._graph_rules(st)
+        ops = None
+        if not mcts.compile_rules:
+            with OpRecorder() as rec:
+                mcts._simulate(st, bound)
+            ops = rec.count
         kernels = None
         if device.type == "cuda":
             from torch.profiler import ProfilerActivity, profile
@@ -101,17 +111,19 @@ def per_simulation_counts(nb, game, mcts, state, device):
     finally:
         game.sync_free = False
         mcts.graphs, mcts.cuda_graphs = graphs
+        mcts._step, mcts._status = game.step, game.status
         mcts._st = None
-    return rec.count, kernels
+    return ops, kernels
 
 
-def selfplay_rate(nb, game, cfg, net, prec, device, graphs, moves):
+def selfplay_rate(nb, game, cfg, net, prec, device, graphs, moves, compile_rules=False):
     """simulations/s of play_move, peak memory (GiB or None), capture seconds, the search object."""
     actor = nb.SelfPlayActor(game, cfg, 0, device)
     buf = nb.ReplayBuffer(game, cfg.buffer_size, device)
     log = []
     mcts = nb.BatchedMCTS(game, nb.make_evaluator(game, net, prec), cfg.simulations, cfg.c_puct,
-                          cfg.dirichlet_alpha, cfg.dirichlet_frac, graphs=graphs, log=log.append)
+                          cfg.dirichlet_alpha, cfg.dirichlet_frac, graphs=graphs, compile_rules=compile_rules,
+                          log=log.append)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     for _ in range(2):                                    # warm-up: captures the first depth buckets
@@ -136,7 +148,7 @@ def main():
     ap.add_argument("--batches", default="128,512")
     ap.add_argument("--sims", type=int, default=32)
     ap.add_argument("--moves", type=int, default=3)
-    ap.add_argument("--paths", default="eager,graph")
+    ap.add_argument("--paths", default="eager,graph,compiled")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     nb = load_notebook_module()
@@ -148,8 +160,9 @@ def main():
              f"{args.sims} simulations/move · graph path on {'CUDA graphs' if device.type == 'cuda' else 'CPU (eager, sync-free)'}",
              "",
              "| network | B | net-only eager pos/s | net-only graph pos/s | self-play eager sims/s | "
-             "self-play graph sims/s | ratio graph / net | aten ops/sim | kernels/sim | peak GiB | capture s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "self-play graph sims/s | graph + compiled rules sims/s | ratio best graph / net | aten ops/sim | "
+             "kernels/sim | kernels/sim compiled | peak GiB | capture s | compile s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     print("\n".join(lines), flush=True)
     fmt = lambda v, f="{:,.0f}": "—" if v is None else f.format(v)
     for net_name in args.nets.split(","):
@@ -164,26 +177,35 @@ def main():
             cfg = nb.build_config(args.game, "cpu", games_per_actor=B, simulations=args.sims,
                                   num_filters=filters, num_blocks=blocks,
                                   buffer_size=max(2048, B * (args.moves + 3)))
-            eager = graph = peak = capture = None
+            eager = graph = compiled = peak = capture = compile_s = kernels_c = None
+            peaks = []
             if "eager" in paths:
-                eager, peak, _, _, _ = selfplay_rate(nb, game, cfg, net, prec, device, False, args.moves)
+                eager, p, _, _, _ = selfplay_rate(nb, game, cfg, net, prec, device, False, args.moves)
+                peaks.append(p)
             state = None
             if "graph" in paths:
-                graph, peak_g, capture, mcts, state = selfplay_rate(nb, game, cfg, net, prec, device, True, args.moves)
-                peak = max(p for p in (peak, peak_g) if p is not None) if peak_g is not None else peak
+                graph, p, capture, mcts, state = selfplay_rate(nb, game, cfg, net, prec, device, True, args.moves)
+                peaks.append(p)
+            if "compiled" in paths:
+                compiled, p, _, mcts_c, state_c = selfplay_rate(nb, game, cfg, net, prec, device, True, args.moves,
+                                                                compile_rules=True)
+                peaks.append(p)
+                compile_s = mcts_c.compile_seconds if mcts_c.compile_rules else None   # None: it fell back
+                _, kernels_c = per_simulation_counts(nb, game, mcts_c, state_c, device)
+            peak = max((p for p in peaks if p is not None), default=None)
             ceiling = net_graph or net_eager
-            best = graph if graph is not None else eager
+            best = max((r for r in (graph, compiled) if r is not None), default=eager)
             if state is None:
                 mcts = nb.BatchedMCTS(game, nb.make_evaluator(game, net, prec), args.sims)
                 state = game.initial_state(B)
             ops, kernels = per_simulation_counts(nb, game, mcts, state, device)
             row = (f"| {net_name} ({blocks}x{filters}) | {B} | {fmt(net_eager)} | {fmt(net_graph)} | {fmt(eager)} | "
-                   f"{fmt(graph)} | {100 * best / ceiling:.0f}% | {ops:,} | {fmt(kernels)} | "
-                   f"{fmt(peak, '{:.2f}')} | {fmt(capture, '{:.1f}')} |")
+                   f"{fmt(graph)} | {fmt(compiled)} | {100 * best / ceiling:.0f}% | {ops:,} | {fmt(kernels)} | "
+                   f"{fmt(kernels_c)} | {fmt(peak, '{:.2f}')} | {fmt(capture, '{:.1f}')} | {fmt(compile_s, '{:.1f}')} |")
             lines.append(row)
             print(row, flush=True)
-    if args.out:
-        Path(args.out).write_text("\n".join(lines) + "\n")
+            if args.out:                                  # after every row: a run cut short keeps its rows
+                Path(args.out).write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ and without root noise, and over several searches reusing the persistent buffers
 op recorder proves that one simulation asks the device nothing (no .item(), no nonzero, no boolean
 indexing), which is what lets CUDA capture it. The capture fallback is checked by making the capture
 fail, disagree, fail in a later search or be interrupted. A run on the `meta` device (shapes, no
-data) shows one simulation touches no CPU tensor. The CUDA-only test compares captured graphs with
-the eager loop on a GPU."""
+data) shows one simulation touches no CPU tensor. compile_rules (torch.compile'd step and status in
+the simulations) is checked the same way, and its fallbacks by a compiler that fails or miscompiles.
+The CUDA-only tests compare captured graphs, with plain and compiled rules, with the eager loop on a GPU."""
+import functools
 import random
 
 import pytest
@@ -274,9 +276,87 @@ def test_cuda_graphs_setting_is_checked(nb, value):
         nb.build_config("connect4", "cpu", cuda_graphs=value)
 
 
+# --- compile_rules: the graph path's simulations call torch.compile'd rules ---
+@pytest.mark.parametrize("which", ["connect4", "chess"])
+def test_compiled_rules_give_the_eager_loops_results(nb, c4, chess, which):
+    """Inductor (C++ on a CPU, Triton on a GPU) compiles step and status once per search object;
+    every search then equals the eager loop with the plain rules, noise and all."""
+    game = c4 if which == "connect4" else chess
+    roots = [c4_roots(game, seed=k) for k in range(2)] if which == "connect4" else \
+        [chess_roots(game, seed=k) for k in range(2)]
+    ev, log = net_eval(nb, game), []
+    eager = nb.BatchedMCTS(game, ev, 24)
+    compiled = nb.BatchedMCTS(game, ev, 24, graphs=True, compile_rules=True, log=log.append)
+    for k, root in enumerate(roots):
+        torch.manual_seed(k)
+        a = eager.search(root, add_noise=True)
+        torch.manual_seed(k)
+        same_result(a, compiled.search(root, add_noise=True), (which, k))
+    assert len(log) == 1 and f"the {which} rules compiled and checked" in log[0], log
+    assert compiled.compile_rules and compiled._rules[0] is not None
+    assert isinstance(compiled._rules[0], functools.partial)              # the compiled step, kept
+    assert compiled._step == game.step and compiled._status == game.status  # plain again between searches
+
+
+def test_a_failed_compile_keeps_the_plain_rules_and_says_so(nb, c4, monkeypatch):
+    root = c4_roots(c4)
+    ref = nb.BatchedMCTS(c4, hash_eval, 16).search(root)
+
+    def no_compiler(fn, **kw):
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    log = []
+    mcts = nb.BatchedMCTS(c4, hash_eval, 16, graphs=True, compile_rules=True, log=log.append)
+    same_result(ref, mcts.search(root), "compile failed")
+    assert len(log) == 1 and "torch.compile failed" in log[0] and "InvalidCxxCompiler" in log[0], log
+    assert "plain rules" in log[0] and mcts.compile_rules is False
+    same_result(ref, mcts.search(root), "the next search")
+    assert len(log) == 1                                                  # said once
+
+
+def test_compiled_rules_that_differ_are_not_used(nb, c4, monkeypatch):
+    """A compiler that miscompiles (here: step returns the games' states in reverse order) is caught by the check
+    on the first search's roots, before any simulation uses it."""
+    root = c4_roots(c4)
+    ref = nb.BatchedMCTS(c4, hash_eval, 16).search(root)
+
+    def miscompile(fn, **kw):
+        def wrong(game, *args):
+            out = fn(game, *args)
+            if fn.__name__ == "step":                   # the games' states swapped around
+                out = type(out)(**{f: getattr(out, f).flip(0) for f in out.__dataclass_fields__})
+            return out
+        return wrong
+    monkeypatch.setattr(torch, "compile", miscompile)
+    log = []
+    mcts = nb.BatchedMCTS(c4, hash_eval, 16, graphs=True, compile_rules=True, log=log.append)
+    same_result(ref, mcts.search(root), "miscompiled")
+    assert len(log) == 1 and "differ from the plain ones" in log[0], log
+    assert mcts.compile_rules is False
+
+
+def test_a_capture_failing_with_compiled_rules_retries_with_plain_ones(nb, c4):
+    """On a GPU: a capture that fails with the compiled rules is tried once more with the plain
+    rules, and CUDA graphs are kept (stand-in capture on CPU)."""
+    root = c4_roots(c4)
+    mcts, log, eager = as_on_a_gpu(nb, c4)
+    mcts.compile_rules = True
+    ref = eager.search(root)
+
+    def capture(st, bound):
+        if mcts._step != c4.step:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        return Replays(mcts, st, bound)
+    mcts._capture = capture
+    same_result(ref, mcts.search(root), "retried")
+    assert "compiled and checked" in log[0], log
+    assert "failed" in log[1] and "with the compiled rules" in log[1] and "plain rules" in log[1], log
+    assert mcts.cuda_graphs and "matches the eager loop" in log[-1], log
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
 @pytest.mark.parametrize("which", ["connect4", "chess"])
-@pytest.mark.parametrize("search", ["puct", "gumbel"])
+@pytest.mark.parametrize("search", ["puct", "gumbel", "puct-compiled"])
 def test_cuda_graphs_equal_the_eager_loop(nb, which, search):
     game = nb.make_game(which, "cuda")
     torch.manual_seed(0)
@@ -284,9 +364,11 @@ def test_cuda_graphs_equal_the_eager_loop(nb, which, search):
     cpu_game = nb.make_game(which)
     roots = [c4_roots(cpu_game, n=64, seed=k) if which == "connect4" else chess_roots(cpu_game, n=32, seed=k)
              for k in range(2)]
-    log = []
+    log, compiled = [], search.endswith("-compiled")
+    search = search.split("-")[0]
     eager = nb.BatchedMCTS(game, ev, 32, search=search, considered=4)
-    graph = nb.BatchedMCTS(game, ev, 32, search=search, considered=4, graphs=True, log=log.append)
+    graph = nb.BatchedMCTS(game, ev, 32, search=search, considered=4, graphs=True, compile_rules=compiled,
+                           log=log.append)
     for k, root in enumerate(roots):
         root = nb.state_map(lambda x: x.cuda(), root)
         torch.manual_seed(k)
@@ -296,7 +378,8 @@ def test_cuda_graphs_equal_the_eager_loop(nb, which, search):
         assert graph.cuda_graphs and graph._st.graphs, log
         assert torch.equal(a.visits, b.visits) and torch.equal(a.root_value, b.root_value), (which, search, k)
         assert torch.equal(a.action, b.action) and torch.equal(a.policy, b.policy)
-    assert "matches the eager loop" in log[0], log
+    assert "matches the eager loop" in log[-1], log
+    assert len(log) == 1 + compiled and (not compiled or "compiled and checked" in log[0]), log
 
 
 class DeviceRecorder(TorchDispatchMode):
