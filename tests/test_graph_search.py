@@ -265,15 +265,19 @@ def test_self_play_keeps_one_search_object(nb, tmp_path):
     assert coord.mcts is m and m.graphs is False          # CPU: the eager loop
     coord.cfg.simulations += 1
     assert coord.mcts is not m and coord.mcts.sims == coord.cfg.simulations
+    m = coord.mcts
+    coord.cfg.compile_rules = True
+    assert coord.mcts is not m and coord.mcts.compile_rules is True
 
 
+@pytest.mark.parametrize("field", ["cuda_graphs", "compile_rules"])
 @pytest.mark.parametrize("value", ["yes", 1.5, None])
-def test_cuda_graphs_setting_is_checked(nb, value):
+def test_search_switches_are_checked(nb, field, value):
     if value is None:
-        assert nb.build_config("connect4", "cpu", cuda_graphs=False).cuda_graphs is False
+        assert getattr(nb.build_config("connect4", "cpu", **{field: True}), field) is True
         return
-    with pytest.raises(nb.ConfigError, match="CUDA_GRAPHS"):
-        nb.build_config("connect4", "cpu", cuda_graphs=value)
+    with pytest.raises(nb.ConfigError, match=field.upper()):
+        nb.build_config("connect4", "cpu", **{field: value})
 
 
 # --- compile_rules: the graph path's simulations call torch.compile'd rules ---
