@@ -13,7 +13,7 @@ For each network and batch size B it measures, in one run:
     search loop and on the graph path (BatchedMCTS(graphs=True): CUDA graphs on a GPU; on a CPU the
     same sync-free code runs eagerly), counting one simulation = one leaf evaluated for one game;
   * self-play on the graph path with compile_rules=True (torch.compile'd step and status);
-  * the ratio of the fastest graph path to the best net-only figure;
+  * the ratio of the fastest self-play path to the best net-only figure;
   * per simulation: aten ops that compute (views excluded; any device; plain rules) and, on CUDA,
     kernel launches (torch.profiler, one eager run of the sync-free simulation = the kernels a graph
     replays), with the plain and with the compiled rules;
@@ -116,8 +116,9 @@ def per_simulation_counts(nb, game, mcts, state, device):
     return ops, kernels
 
 
-def selfplay_rate(nb, game, cfg, net, prec, device, graphs, moves, compile_rules=False):
-    """simulations/s of play_move, peak memory (GiB or None), capture seconds, the search object."""
+def selfplay_rate(nb, game, cfg, net, prec, device, graphs, moves, compile_rules=False, notes=None):
+    """simulations/s of play_move, peak memory (GiB or None), capture seconds, the search object.
+    The search's log lines (compile and capture reports, fallbacks) are printed and added to `notes`."""
     actor = nb.SelfPlayActor(game, cfg, 0, device)
     buf = nb.ReplayBuffer(game, cfg.buffer_size, device)
     log = []
@@ -137,6 +138,8 @@ def selfplay_rate(nb, game, cfg, net, prec, device, graphs, moves, compile_rules
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     for line in log:
         print(f"<!-- {line} -->", flush=True)
+        if notes is not None:
+            notes.append(f"<!-- B={cfg.games_per_actor}: {line} -->")
     return rate, peak, mcts.capture_seconds, mcts, actor.state
 
 
@@ -148,7 +151,7 @@ def main():
     ap.add_argument("--batches", default="128,512")
     ap.add_argument("--sims", type=int, default=32)
     ap.add_argument("--moves", type=int, default=3)
-    ap.add_argument("--paths", default="eager,graph,compiled")
+    ap.add_argument("--paths", default="eager,graph,compiled", help="any of eager, graph, compiled")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     nb = load_notebook_module()
@@ -156,15 +159,18 @@ def main():
     game = nb.make_game(args.game, device)
     prec = nb.choose_precision(device)
     paths = args.paths.split(",")
+    if not set(paths) <= {"eager", "graph", "compiled"}:
+        ap.error(f"--paths {args.paths}: the paths are eager, graph and compiled")
     lines = [f"Hardware: {hardware(device)} · precision {prec.label} · game {args.game} · "
              f"{args.sims} simulations/move · graph path on {'CUDA graphs' if device.type == 'cuda' else 'CPU (eager, sync-free)'}",
              "",
              "| network | B | net-only eager pos/s | net-only graph pos/s | self-play eager sims/s | "
-             "self-play graph sims/s | graph + compiled rules sims/s | ratio best graph / net | aten ops/sim | "
+             "self-play graph sims/s | graph + compiled rules sims/s | ratio fastest path / net | aten ops/sim | "
              "kernels/sim | kernels/sim compiled | peak GiB | capture s | compile s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     print("\n".join(lines), flush=True)
     fmt = lambda v, f="{:,.0f}": "—" if v is None else f.format(v)
+    notes = []                                            # the searches' log lines, kept under the table
     for net_name in args.nets.split(","):
         filters, blocks = NETS[net_name]
         torch.manual_seed(0)
@@ -180,32 +186,37 @@ def main():
             eager = graph = compiled = peak = capture = compile_s = kernels_c = None
             peaks = []
             if "eager" in paths:
-                eager, p, _, _, _ = selfplay_rate(nb, game, cfg, net, prec, device, False, args.moves)
+                eager, p, _, _, _ = selfplay_rate(nb, game, cfg, net, prec, device, False, args.moves, notes=notes)
                 peaks.append(p)
             state = None
             if "graph" in paths:
-                graph, p, capture, mcts, state = selfplay_rate(nb, game, cfg, net, prec, device, True, args.moves)
+                graph, p, capture, mcts, state = selfplay_rate(nb, game, cfg, net, prec, device, True, args.moves,
+                                                               notes=notes)
                 peaks.append(p)
             if "compiled" in paths:
                 compiled, p, _, mcts_c, state_c = selfplay_rate(nb, game, cfg, net, prec, device, True, args.moves,
-                                                                compile_rules=True)
+                                                                compile_rules=True, notes=notes)
                 peaks.append(p)
-                compile_s = mcts_c.compile_seconds if mcts_c.compile_rules else None   # None: it fell back
-                _, kernels_c = per_simulation_counts(nb, game, mcts_c, state_c, device)
+                if mcts_c.compile_rules:
+                    compile_s = mcts_c.compile_seconds
+                    _, kernels_c = per_simulation_counts(nb, game, mcts_c, state_c, device)
+                else:                                     # it fell back to the plain rules (see the notes)
+                    compiled = "fell back"
             peak = max((p for p in peaks if p is not None), default=None)
             ceiling = net_graph or net_eager
-            best = max((r for r in (graph, compiled) if r is not None), default=eager)
+            best = max((r for r in (graph, compiled) if isinstance(r, float)), default=eager)
             if state is None:
                 mcts = nb.BatchedMCTS(game, nb.make_evaluator(game, net, prec), args.sims)
                 state = game.initial_state(B)
             ops, kernels = per_simulation_counts(nb, game, mcts, state, device)
             row = (f"| {net_name} ({blocks}x{filters}) | {B} | {fmt(net_eager)} | {fmt(net_graph)} | {fmt(eager)} | "
-                   f"{fmt(graph)} | {fmt(compiled)} | {100 * best / ceiling:.0f}% | {ops:,} | {fmt(kernels)} | "
+                   f"{fmt(graph)} | {compiled if isinstance(compiled, str) else fmt(compiled)} | "
+                   f"{fmt(best and 100 * best / ceiling, '{:.0f}%')} | {ops:,} | {fmt(kernels)} | "
                    f"{fmt(kernels_c)} | {fmt(peak, '{:.2f}')} | {fmt(capture, '{:.1f}')} | {fmt(compile_s, '{:.1f}')} |")
             lines.append(row)
             print(row, flush=True)
             if args.out:                                  # after every row: a run cut short keeps its rows
-                Path(args.out).write_text("\n".join(lines) + "\n")
+                Path(args.out).write_text("\n".join(lines + [""] + notes) + "\n")
 
 
 if __name__ == "__main__":

@@ -318,19 +318,41 @@ def test_a_failed_compile_keeps_the_plain_rules_and_says_so(nb, c4, monkeypatch)
     assert len(log) == 1                                                  # said once
 
 
-def test_compiled_rules_that_differ_are_not_used(nb, c4, monkeypatch):
-    """A compiler that miscompiles (here: step returns the games' states in reverse order) is caught by the check
-    on the first search's roots, before any simulation uses it."""
+def test_the_simulations_call_the_compiled_rules(nb, c4, monkeypatch):
+    """Every simulation of the graph path goes through the compiled step and status (a stand-in
+    compiler that counts calls); the check takes 4 of each; the eager loop calls none of them."""
+    calls = {"step": 0, "status": 0}
+
+    def counting(fn, **kw):
+        def compiled(*args):
+            calls[fn.__name__] += 1
+            return fn(*args)
+        return compiled
+    monkeypatch.setattr(torch, "compile", counting)
+    roots = [c4_roots(c4, seed=k) for k in range(2)]
+    mcts = nb.BatchedMCTS(c4, hash_eval, 16, graphs=True, compile_rules=True, log=[].append)
+    eager = nb.BatchedMCTS(c4, hash_eval, 16)
+    for root in roots:
+        same_result(eager.search(root), mcts.search(root), "counted")
+    assert calls == {"step": 4 + 2 * 16, "status": 4 + 2 * 16}, calls
+
+
+@pytest.mark.parametrize("wrong", ["step", "status"])
+def test_compiled_rules_that_differ_are_not_used(nb, c4, monkeypatch, wrong):
+    """A compiler that miscompiles (here: step or status returns the games in reverse order) is
+    caught by the check on the first search's roots, before any simulation uses it."""
     root = c4_roots(c4)
     ref = nb.BatchedMCTS(c4, hash_eval, 16).search(root)
 
     def miscompile(fn, **kw):
-        def wrong(game, *args):
+        def compiled(game, *args):
             out = fn(game, *args)
-            if fn.__name__ == "step":                   # the games' states swapped around
-                out = type(out)(**{f: getattr(out, f).flip(0) for f in out.__dataclass_fields__})
-            return out
-        return wrong
+            if fn.__name__ != wrong:
+                return out
+            if wrong == "step":                         # the games' states swapped around
+                return type(out)(**{f: getattr(out, f).flip(0) for f in out.__dataclass_fields__})
+            return tuple(x.flip(0) for x in out)
+        return compiled
     monkeypatch.setattr(torch, "compile", miscompile)
     log = []
     mcts = nb.BatchedMCTS(c4, hash_eval, 16, graphs=True, compile_rules=True, log=log.append)
