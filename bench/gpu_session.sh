@@ -3,10 +3,12 @@
 # an H100. Run the first; with 15 minutes of device time a session has room for about one more (a
 # fresh machine needs 4 minutes left to start). Results land in $OUT (or OUTDIR):
 #   bash bench/gpu_session.sh [OUTDIR]          CUDA tests + the issue-8 throughput tables (t4 network,
-#                                               eager / graph / graph + compiled rules), at most 8.7 min
+#                                               eager / graph / graph + compiled), at most 8.7 min
 #   bash bench/gpu_session.sh [OUTDIR] learn    Connect Four t4 preset, 5 minutes judged by the solver
 #                                               (issue 11's target: raw policy >= 85%, search >= 95%)
 #   bash bench/gpu_session.sh [OUTDIR] a100     the chess a100 network's throughput row, ~3 min
+#   bash bench/gpu_session.sh [OUTDIR] kernels  Triton's fusion of the compiled functions: aten ops vs
+#                                               kernels per function and per simulation, cold compile s
 # Wheels carried in .whl/ (python-chess at least: the chess rules tests compare with it) are
 # installed first, as the device README describes.
 set -u
@@ -32,12 +34,18 @@ if [ "${2:-}" = a100 ]; then
     exit
 fi
 
-# 1. correctness on the GPU: graph path (plain and compiled rules) == eager loop, chess rules CUDA == CPU
+if [ "${2:-}" = kernels ]; then
+    timeout 400 python3 bench/compiled_kernels.py --device cuda --batch 2048 --out "$OUT/compiled_kernels.md" \
+        2>&1 | tail -16
+    exit
+fi
+
+# 1. correctness on the GPU: graph path (plain and compiled) == eager loop, chess rules CUDA == CPU
 timeout 180 python3 -m pytest -q tests/test_graph_search.py tests/test_mcts.py tests/test_gumbel.py \
     $(python3 -c "import chess" 2>/dev/null && echo tests/test_chess_rules.py tests/test_chess_search.py) \
     2>&1 | tee "$OUT/tests.txt" | tail -15
 
-# 2. self-play vs the graph-captured network: the issue's table (compiling the rules once per B)
+# 2. self-play vs the graph-captured network: the issue's table (compiling once per B)
 timeout 230 python3 bench/selfplay_throughput.py --game chess --nets t4 --batches 512,2048,4096 --sims 64 \
     --moves 2 --out "$OUT/chess_t4.md" 2>&1 | tail -8
 timeout 110 python3 bench/selfplay_throughput.py --game connect4 --nets t4 --batches 512,4096 --sims 64 \

@@ -12,12 +12,12 @@ For each network and batch size B it measures, in one run:
   * self-play: simulations/s of SelfPlayActor.play_move (search + move + buffer writes) on the eager
     search loop and on the graph path (BatchedMCTS(graphs=True): CUDA graphs on a GPU; on a CPU the
     same sync-free code runs eagerly), counting one simulation = one leaf evaluated for one game;
-  * self-play on the graph path with compile_rules=True (torch.compile'd step and status);
+  * self-play on the graph path with compile_search=True (torch.compile'd step, status and select level);
   * the ratio of the fastest self-play path to the best net-only figure;
-  * per simulation: aten ops that compute (views excluded; any device; plain rules) and, on CUDA,
+  * per simulation: aten ops that compute (views excluded; any device; plain functions) and, on CUDA,
     kernel launches (torch.profiler, one eager run of the sync-free simulation = the kernels a graph
-    replays), with the plain and with the compiled rules;
-  * peak GPU memory of the self-play runs, the graph capture time and the rules' compile time
+    replays), with the plain and with the compiled functions;
+  * peak GPU memory of the self-play runs, the graph capture time and the compile time
     (start-up costs).
 Prints a markdown table naming the hardware. Nothing is asserted: speed is reported, not tested.
 """
@@ -85,7 +85,7 @@ def net_rates(net, x, prec, device):
 
 def per_simulation_counts(nb, game, mcts, state, device):
     """aten ops and (CUDA) kernel launches of one sync-free simulation, run eagerly (with the search
-    object's rules: the compiled ones if it compiled them; aten ops are then not counted: inductor's
+    object's functions: the compiled ones if it compiled them; aten ops are then not counted: inductor's
     kernels are not aten ops, and compiled code called under a dispatch mode is not compiled again
     for later batch sizes)."""
     graphs, mcts.graphs, mcts.cuda_graphs = (mcts.graphs, mcts.cuda_graphs), True, False
@@ -94,9 +94,9 @@ def per_simulation_counts(nb, game, mcts, state, device):
         st = mcts._persistent(mcts._init_tree(state, False))
         bound = 8
         game.sync_free = True
-        mcts._step, mcts._status = mcts._graph_rules(st)
+        mcts._fns = mcts._graph_fns(st)
         ops = None
-        if not mcts.compile_rules:
+        if not mcts.compile_search:
             with OpRecorder() as rec:
                 mcts._simulate(st, bound)
             ops = rec.count
@@ -111,19 +111,19 @@ def per_simulation_counts(nb, game, mcts, state, device):
     finally:
         game.sync_free = False
         mcts.graphs, mcts.cuda_graphs = graphs
-        mcts._step, mcts._status = game.step, game.status
+        mcts._fns = mcts._plain_fns()
         mcts._st = None
     return ops, kernels
 
 
-def selfplay_rate(nb, game, cfg, net, prec, device, graphs, moves, compile_rules=False, notes=None):
+def selfplay_rate(nb, game, cfg, net, prec, device, graphs, moves, compile_search=False, notes=None):
     """simulations/s of play_move, peak memory (GiB or None), capture seconds, the search object.
     The search's log lines (compile and capture reports, fallbacks) are printed and added to `notes`."""
     actor = nb.SelfPlayActor(game, cfg, 0, device)
     buf = nb.ReplayBuffer(game, cfg.buffer_size, device)
     log = []
     mcts = nb.BatchedMCTS(game, nb.make_evaluator(game, net, prec), cfg.simulations, cfg.c_puct,
-                          cfg.dirichlet_alpha, cfg.dirichlet_frac, graphs=graphs, compile_rules=compile_rules,
+                          cfg.dirichlet_alpha, cfg.dirichlet_frac, graphs=graphs, compile_search=compile_search,
                           log=log.append)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -165,7 +165,7 @@ def main():
              f"{args.sims} simulations/move · graph path on {'CUDA graphs' if device.type == 'cuda' else 'CPU (eager, sync-free)'}",
              "",
              "| network | B | net-only eager pos/s | net-only graph pos/s | self-play eager sims/s | "
-             "self-play graph sims/s | graph + compiled rules sims/s | ratio fastest path / net | aten ops/sim | "
+             "self-play graph sims/s | graph + compiled sims/s | ratio fastest path / net | aten ops/sim | "
              "kernels/sim | kernels/sim compiled | peak GiB | capture s | compile s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     print("\n".join(lines), flush=True)
@@ -195,12 +195,12 @@ def main():
                 peaks.append(p)
             if "compiled" in paths:
                 compiled, p, _, mcts_c, state_c = selfplay_rate(nb, game, cfg, net, prec, device, True, args.moves,
-                                                                compile_rules=True, notes=notes)
+                                                                compile_search=True, notes=notes)
                 peaks.append(p)
-                if mcts_c.compile_rules:
+                if mcts_c.compile_search:
                     compile_s = mcts_c.compile_seconds
                     _, kernels_c = per_simulation_counts(nb, game, mcts_c, state_c, device)
-                else:                                     # it fell back to the plain rules (see the notes)
+                else:                                     # it fell back to the plain functions (see the notes)
                     compiled = "fell back"
             peak = max((p for p in peaks if p is not None), default=None)
             ceiling = net_graph or net_eager

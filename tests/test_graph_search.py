@@ -6,9 +6,10 @@ and without root noise, and over several searches reusing the persistent buffers
 op recorder proves that one simulation asks the device nothing (no .item(), no nonzero, no boolean
 indexing), which is what lets CUDA capture it. The capture fallback is checked by making the capture
 fail, disagree, fail in a later search or be interrupted. A run on the `meta` device (shapes, no
-data) shows one simulation touches no CPU tensor. compile_rules (torch.compile'd step and status in
-the simulations) is checked the same way, and its fallbacks by a compiler that fails or miscompiles.
-The CUDA-only tests compare captured graphs, with plain and compiled rules, with the eager loop on a GPU."""
+data) shows one simulation touches no CPU tensor. compile_search (torch.compile'd step, status and
+select level in the simulations) is checked the same way, and its fallbacks by a compiler that fails
+or miscompiles. The CUDA-only tests compare captured graphs, with plain and compiled functions, with
+the eager loop on a GPU."""
 import functools
 import random
 
@@ -266,11 +267,11 @@ def test_self_play_keeps_one_search_object(nb, tmp_path):
     coord.cfg.simulations += 1
     assert coord.mcts is not m and coord.mcts.sims == coord.cfg.simulations
     m = coord.mcts
-    coord.cfg.compile_rules = True
-    assert coord.mcts is not m and coord.mcts.compile_rules is True
+    coord.cfg.compile_search = True
+    assert coord.mcts is not m and coord.mcts.compile_search is True
 
 
-@pytest.mark.parametrize("field", ["cuda_graphs", "compile_rules"])
+@pytest.mark.parametrize("field", ["cuda_graphs", "compile_search"])
 @pytest.mark.parametrize("value", ["yes", 1.5, None])
 def test_search_switches_are_checked(nb, field, value):
     if value is None:
@@ -280,29 +281,35 @@ def test_search_switches_are_checked(nb, field, value):
         nb.build_config("connect4", "cpu", **{field: value})
 
 
-# --- compile_rules: the graph path's simulations call torch.compile'd rules ---
-@pytest.mark.parametrize("which", ["connect4", "chess"])
-def test_compiled_rules_give_the_eager_loops_results(nb, c4, chess, which):
-    """Inductor (C++ on a CPU, Triton on a GPU) compiles step and status once per search object;
-    every search then equals the eager loop with the plain rules, noise and all."""
+# --- compile_search: the graph path's simulations call torch.compile'd rules and select level ---
+COMPILED = ("step", "status", "_select_level")
+
+
+@pytest.mark.parametrize("which,search", [("connect4", "gumbel"), ("chess", "puct")])
+def test_compiled_search_gives_the_eager_loops_results(nb, c4, chess, which, search):
+    """Inductor (C++ on a CPU, Triton on a GPU) compiles step, status and the select level once per
+    search object; every search then equals the eager loop with the plain functions, noise and all
+    (Gumbel: its root and inner-node rules are two compiled versions of the select level)."""
     game = c4 if which == "connect4" else chess
     roots = [c4_roots(game, seed=k) for k in range(2)] if which == "connect4" else \
         [chess_roots(game, seed=k) for k in range(2)]
     ev, log = net_eval(nb, game), []
-    eager = nb.BatchedMCTS(game, ev, 24)
-    compiled = nb.BatchedMCTS(game, ev, 24, graphs=True, compile_rules=True, log=log.append)
+    eager = nb.BatchedMCTS(game, ev, 24, search=search, considered=4)
+    compiled = nb.BatchedMCTS(game, ev, 24, search=search, considered=4, graphs=True, compile_search=True,
+                              log=log.append)
     for k, root in enumerate(roots):
         torch.manual_seed(k)
         a = eager.search(root, add_noise=True)
         torch.manual_seed(k)
         same_result(a, compiled.search(root, add_noise=True), (which, k))
-    assert len(log) == 1 and f"the {which} rules compiled and checked" in log[0], log
-    assert compiled.compile_rules and compiled._rules[0] is not None
-    assert isinstance(compiled._rules[0], functools.partial)              # the compiled step, kept
-    assert compiled._step == game.step and compiled._status == game.status  # plain again between searches
+    assert len(log) == 1 and f"the {which} rules and select level compiled and checked" in log[0], log
+    fns = compiled._compiled
+    assert compiled.compile_search and all(isinstance(getattr(fns, k), functools.partial)
+                                           for k in ("step", "status", "level"))     # compiled, kept
+    assert compiled._fns.step == game.step and compiled._fns.level == compiled._select_level  # plain between searches
 
 
-def test_a_failed_compile_keeps_the_plain_rules_and_says_so(nb, c4, monkeypatch):
+def test_a_failed_compile_keeps_the_plain_functions_and_says_so(nb, c4, monkeypatch):
     root = c4_roots(c4)
     ref = nb.BatchedMCTS(c4, hash_eval, 16).search(root)
 
@@ -310,43 +317,62 @@ def test_a_failed_compile_keeps_the_plain_rules_and_says_so(nb, c4, monkeypatch)
         raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
     monkeypatch.setattr(torch, "compile", no_compiler)
     log = []
-    mcts = nb.BatchedMCTS(c4, hash_eval, 16, graphs=True, compile_rules=True, log=log.append)
+    mcts = nb.BatchedMCTS(c4, hash_eval, 16, graphs=True, compile_search=True, log=log.append)
     same_result(ref, mcts.search(root), "compile failed")
     assert len(log) == 1 and "torch.compile failed" in log[0] and "InvalidCxxCompiler" in log[0], log
-    assert "plain rules" in log[0] and mcts.compile_rules is False
+    assert "plain functions" in log[0] and mcts.compile_search is False
     same_result(ref, mcts.search(root), "the next search")
     assert len(log) == 1                                                  # said once
 
 
-def test_the_simulations_call_the_compiled_rules(nb, c4, monkeypatch):
-    """Every simulation of the graph path goes through the compiled step and status (a stand-in
-    compiler that counts calls); the check takes 4 of each; the eager loop calls none of them."""
-    calls = {"step": 0, "status": 0}
+def counting_compiler(calls, options):
+    """A stand-in for torch.compile that counts the calls of each compiled function and keeps the
+    inductor options it was given."""
+    def compile(fn, **kw):
+        options.append(kw.get("options"))
 
-    def counting(fn, **kw):
         def compiled(*args):
             calls[fn.__name__] += 1
             return fn(*args)
         return compiled
-    monkeypatch.setattr(torch, "compile", counting)
+    return compile
+
+
+@pytest.mark.parametrize("search", ["puct", "gumbel"])
+def test_the_simulations_call_the_compiled_functions(nb, c4, monkeypatch, search):
+    """Every simulation of the graph path goes through the compiled step, status and select levels
+    (a stand-in compiler that counts calls); the check takes 4 steps and statuses and 2 levels; the
+    eager loop calls none of them. The compiler is asked for eager division rounding."""
+    calls, options = dict.fromkeys(COMPILED, 0), []
+    monkeypatch.setattr(torch, "compile", counting_compiler(calls, options))
+    levels = []
+    real_select = nb.BatchedMCTS._select
+
+    def select(self, t, max_depth, path=None):
+        if path is not None:                  # the graph path: max_depth + 1 levels
+            levels.append(max_depth + 1)
+        return real_select(self, t, max_depth, path)
+    monkeypatch.setattr(nb.BatchedMCTS, "_select", select)
     roots = [c4_roots(c4, seed=k) for k in range(2)]
-    mcts = nb.BatchedMCTS(c4, hash_eval, 16, graphs=True, compile_rules=True, log=[].append)
-    eager = nb.BatchedMCTS(c4, hash_eval, 16)
+    mcts = nb.BatchedMCTS(c4, hash_eval, 16, search=search, considered=4, graphs=True, compile_search=True,
+                          log=[].append)
+    eager = nb.BatchedMCTS(c4, hash_eval, 16, search=search, considered=4)
     for root in roots:
         same_result(eager.search(root), mcts.search(root), "counted")
-    assert calls == {"step": 4 + 2 * 16, "status": 4 + 2 * 16}, calls
+    assert calls == {"step": 4 + 2 * 16, "status": 4 + 2 * 16, "_select_level": 2 + sum(levels)}, calls
+    assert len(levels) == 2 * 16 and options == [{"eager_numerics.division_rounding": True}] * 3, options
 
 
-@pytest.mark.parametrize("wrong", ["step", "status"])
-def test_compiled_rules_that_differ_are_not_used(nb, c4, monkeypatch, wrong):
-    """A compiler that miscompiles (here: step or status returns the games in reverse order) is
-    caught by the check on the first search's roots, before any simulation uses it."""
+@pytest.mark.parametrize("wrong", COMPILED)
+def test_compiled_functions_that_differ_are_not_used(nb, c4, monkeypatch, wrong):
+    """A compiler that miscompiles (here: step, status or the select level returns the games in
+    reverse order) is caught by the check on the first search's roots, before any simulation uses it."""
     root = c4_roots(c4)
     ref = nb.BatchedMCTS(c4, hash_eval, 16).search(root)
 
     def miscompile(fn, **kw):
-        def compiled(game, *args):
-            out = fn(game, *args)
+        def compiled(obj, *args):
+            out = fn(obj, *args)
             if fn.__name__ != wrong:
                 return out
             if wrong == "step":                         # the games' states swapped around
@@ -355,34 +381,60 @@ def test_compiled_rules_that_differ_are_not_used(nb, c4, monkeypatch, wrong):
         return compiled
     monkeypatch.setattr(torch, "compile", miscompile)
     log = []
-    mcts = nb.BatchedMCTS(c4, hash_eval, 16, graphs=True, compile_rules=True, log=log.append)
+    mcts = nb.BatchedMCTS(c4, hash_eval, 16, graphs=True, compile_search=True, log=log.append)
     same_result(ref, mcts.search(root), "miscompiled")
-    assert len(log) == 1 and "differ from the plain ones" in log[0], log
-    assert mcts.compile_rules is False
+    name = "select level" if wrong == "_select_level" else wrong
+    assert len(log) == 1 and f"the compiled {name} differs from the plain one;" in log[0], log
+    assert mcts.compile_search is False
 
 
-def test_a_capture_failing_with_compiled_rules_retries_with_plain_ones(nb, c4):
-    """On a GPU: a capture that fails with the compiled rules is tried once more with the plain
-    rules, and CUDA graphs are kept (stand-in capture on CPU)."""
+def test_a_capture_failing_with_compiled_functions_retries_with_plain_ones(nb, c4):
+    """On a GPU: a capture that fails with the compiled functions is tried once more with the plain
+    ones, and CUDA graphs are kept (stand-in capture on CPU)."""
     root = c4_roots(c4)
     mcts, log, eager = as_on_a_gpu(nb, c4)
-    mcts.compile_rules = True
+    mcts.compile_search = True
     ref = eager.search(root)
 
     def capture(st, bound):
-        if mcts._step != c4.step:
+        if mcts._fns.step != c4.step:
             raise RuntimeError("operation not permitted when stream is capturing")
         return Replays(mcts, st, bound)
     mcts._capture = capture
     same_result(ref, mcts.search(root), "retried")
     assert "compiled and checked" in log[0], log
-    assert "failed" in log[1] and "with the compiled rules" in log[1] and "plain rules" in log[1], log
+    assert "failed" in log[1] and "with the compiled functions" in log[1] and "plain functions" in log[1], log
     assert mcts.cuda_graphs and "matches the eager loop" in log[-1], log
+
+
+def test_a_first_search_that_differs_with_compiled_functions_keeps_the_graphs(nb, c4, monkeypatch):
+    """On a GPU: compiled functions that pass the roots' check but make the first search differ from
+    the eager loop (here a select level that goes wrong once the tree has visits) are turned off;
+    the graphs are recaptured with the plain functions and checked at the next search."""
+    roots = [c4_roots(c4, seed=k) for k in range(2)]
+
+    def late_miscompile(fn, **kw):
+        def compiled(obj, *args):
+            out = fn(obj, *args)
+            if fn.__name__ == "_select_level" and bool((args[0].visits[:, 0] > 2).any()):
+                return (out[0].flip(0),) + tuple(out[1:])
+            return out
+        return compiled
+    monkeypatch.setattr(torch, "compile", late_miscompile)
+    mcts, log, eager = as_on_a_gpu(nb, c4)
+    mcts.compile_search = True
+    mcts._capture = lambda st, bound: Replays(mcts, st, bound)
+    same_result(eager.search(roots[0]), mcts.search(roots[0]), "the eager loop's result")
+    assert "compiled and checked" in log[0] and "differs from the eager loop" in log[1], log
+    assert "with the compiled functions" in log[1] and "plain functions" in log[1], log
+    assert mcts.cuda_graphs and not mcts.compile_search and not mcts._st.graphs and not mcts._checked
+    same_result(eager.search(roots[1]), mcts.search(roots[1]), "plain graphs")
+    assert mcts._checked and "matches the eager loop" in log[-1] and len(log) == 3, log
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
 @pytest.mark.parametrize("which", ["connect4", "chess"])
-@pytest.mark.parametrize("search", ["puct", "gumbel", "puct-compiled"])
+@pytest.mark.parametrize("search", ["puct", "gumbel", "puct-compiled", "gumbel-compiled"])
 def test_cuda_graphs_equal_the_eager_loop(nb, which, search):
     game = nb.make_game(which, "cuda")
     torch.manual_seed(0)
@@ -393,7 +445,7 @@ def test_cuda_graphs_equal_the_eager_loop(nb, which, search):
     log, compiled = [], search.endswith("-compiled")
     search = search.split("-")[0]
     eager = nb.BatchedMCTS(game, ev, 32, search=search, considered=4)
-    graph = nb.BatchedMCTS(game, ev, 32, search=search, considered=4, graphs=True, compile_rules=compiled,
+    graph = nb.BatchedMCTS(game, ev, 32, search=search, considered=4, graphs=True, compile_search=compiled,
                            log=log.append)
     for k, root in enumerate(roots):
         root = nb.state_map(lambda x: x.cuda(), root)
