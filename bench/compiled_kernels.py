@@ -4,17 +4,19 @@ inductor makes of the same functions, per function and per simulation, with the 
     python bench/compiled_kernels.py [--device cpu|cuda] [--net t4] [--batch 64] [--bound 8] [--warm]
                                      [--out results.md]
 
-For each game and search type it compiles, as the graph path does (nb.compile_fixed, fixed shapes),
-the game's step and status and the select level (root and inner variants), and reports:
-  * aten ops: operators that compute (views excluded), counted at the dispatcher: on a GPU each is
-    one kernel launch of the eager search;
-  * kernels: the kernels inductor generated for the function (C++ on a CPU, Triton on a GPU;
-    torch._inductor.metrics.generated_kernel_count): what each call of the compiled function runs;
-  * per simulation at a depth bound (one sync-free simulation of the graph path, as a CUDA graph
-    replays it): aten ops with the plain functions, and the same simulation with the compiled
-    functions counted as their kernels and the rest (network, priors, tree writes, backup) as aten ops;
-  * the cold compile time of each function (a fresh inductor cache unless --warm); step and status
-    are compiled once per game (the Gumbel rows use them too, and their compile time is in the PUCT row).
+For each game and search type it runs one sync-free simulation of the graph path (what a CUDA graph
+replays) at a depth bound, twice on the same tree: with the plain functions, then with the versions
+compile_search uses (nb.compile_fixed, fixed shapes): the game's step, status and encode, the select
+level (Gumbel: root and inner variants), the tree reads before the rules (fetch), the tree writes
+after them (write) and the backup. It reports:
+  * aten ops per call: operators that compute (views excluded), counted at the dispatcher: on a GPU
+    each is one kernel launch of the eager search;
+  * inductor kernels per call: what inductor generated for the function (C++ on a CPU, Triton on a
+    GPU; torch._inductor.metrics.generated_kernel_count);
+  * per simulation: aten ops with the plain functions, and with the compiled ones counted as their
+    kernels and the rest (the network, the priors, the select path's writes) as aten ops;
+  * the cold compile time of each function (a fresh inductor cache unless --warm). A function the
+    other search type compiled already (same game) is "shared": its code is reused.
 On a CPU this is the fusion inductor's C++ backend does; a GPU run shows Triton's (bench/gpu_session.sh).
 Nothing is asserted: it is a measurement.
 """
@@ -30,32 +32,27 @@ if "--warm" not in sys.argv:                              # before torch: a cold
 
 import torch  # noqa: E402
 from torch._inductor import metrics  # noqa: E402
-from torch.utils._python_dispatch import _disable_current_modes  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import load_notebook_module  # noqa: E402
 from test_graph_search import OpRecorder, c4_roots, chess_roots  # noqa: E402
 from selfplay_throughput import NETS, hardware  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def compiled_once(nb, fn, obj, *args):
-    """(kernels inductor generated, seconds) for the first call of compile_fixed(fn)(obj, *args)."""
-    metrics.reset()
-    t0 = time.perf_counter()
-    nb.compile_fixed(fn)(obj, *args)
-    return metrics.generated_kernel_count, time.perf_counter() - t0
-
-
-def ops(fn, *args):
-    with OpRecorder() as rec:
-        fn(*args)
-    return rec.count
+def key_of(name, args, search):
+    """A compiled version's name: Gumbel's select level has two (root and inner rules), PUCT's one."""
+    if name != "level":
+        return name
+    return f"select level ({'root' if args[-1] else 'inner'})" if search == "gumbel" else "select level"
 
 
 def measure(nb, game, search, net, batch, bound, device, known):
-    """known: the rules' (aten ops, kernels) from an earlier search type of the same game (compiled once)."""
+    """One sync-free simulation at the depth bound, run twice on the same tree: with the plain functions
+    under the op recorder (aten ops per function and in all), then with compile_fixed versions of them,
+    compiled at their first call (inductor kernels generated per function, compile seconds). known:
+    kernels of functions compiled for an earlier search type of the same game (their compiled code is
+    reused, so nothing is generated again)."""
     torch.manual_seed(0)
     cpu_game = nb.make_game(game.name)
     root = c4_roots(cpu_game, n=batch) if game.name == "connect4" else chess_roots(cpu_game, n=batch)
@@ -63,52 +60,58 @@ def measure(nb, game, search, net, batch, bound, device, known):
     evaluate = nb.make_evaluator(game, net, nb.choose_precision(device))
     mcts = nb.BatchedMCTS(game, evaluate, 32, search=search, considered=4, graphs=True, log=lambda m: None)
     st = mcts._persistent(mcts._init_tree(root, False))
-    t = st.tree
-    B, N, _ = t.child.shape
-    base = torch.arange(B, device=device) * N
-    start = (torch.zeros_like(base), torch.zeros_like(base), torch.ones_like(base, dtype=torch.bool))
-    action = t.action[:, 0, 0].clamp_min(0).long()
+    saved = [x.clone() for x in mcts._buffers(st)]
+    plain = mcts._plain_fns()
+    plain.encode = game.encode                            # as with compile_search: the search encodes
+    names = ("step", "status", "encode", "level", "fetch", "write", "backup")
+    ops_of, calls = {}, {}
     game.sync_free = True
-    rows, kern, secs = [], {}, 0.0
     try:
-        parts = [("step", type(game).step, game, (root, action)), ("status", type(game).status, game, (root,))]
-        parts += [(f"select level ({'root' if r else 'inner'})", type(mcts)._select_level, mcts, (t, base, *start, r))
-                  for r in ((True, False) if search == "gumbel" else (True,))]
-        for name, fn, obj, args in parts:
-            if name in known:                             # the same rules, compiled for the other search type
-                kern[name] = known[name][1]
-                continue
-            n_ops = ops(fn, obj, *args)
-            k, s = compiled_once(nb, fn, obj, *args)
-            kern[name] = k
-            secs += s
-            rows.append((name, n_ops, k, s))
-            if name in ("step", "status"):
-                known[name] = (n_ops, k)
-        if search != "gumbel":
-            kern["select level (inner)"] = kern["select level (root)"]
-
-        # one simulation: the compiled functions' calls count as their kernels, the rest as aten ops
-        inner = {"ops": 0, "kernels": 0}
-
-        def counted(plain, name_of):
+        def recorded(name, fn):
             def call(*args):
                 with OpRecorder() as rec:
-                    out = plain(*args)
-                inner["ops"] += rec.count
-                inner["kernels"] += kern[name_of(args)]
+                    out = fn(*args)
+                k = key_of(name, args, search)
+                ops_of[k] = rec.count
+                calls[k] = calls.get(k, 0) + 1
                 return out
             return call
-        mcts._fns = nb.types.SimpleNamespace(
-            step=counted(game.step, lambda a: "step"), status=counted(game.status, lambda a: "status"),
-            level=counted(mcts._select_level,
-                          lambda a: f"select level ({'root' if a[-1] else 'inner'})"))
+        mcts._fns = nb.types.SimpleNamespace(**{n: recorded(n, getattr(plain, n)) for n in names})
         with OpRecorder() as rec:
             mcts._simulate(st, bound)
         total = rec.count
-        return rows, total, total - inner["ops"] + inner["kernels"], secs
+        for x, y in zip(mcts._buffers(st), saved):        # the same tree again
+            x.copy_(y)
+
+        kernels, secs = {}, {}
+        me, g = type(mcts), type(game)
+        fns = {"step": (g.step, game), "status": (g.status, game), "encode": (g.encode, game),
+               "level": (me._select_level, mcts), "fetch": (me._fetch, mcts), "write": (me._write, mcts),
+               "backup": (me._backup_path, mcts)}
+
+        def compiled(name, fn, obj):
+            fn = nb.compile_fixed(fn)
+
+            def call(*args):
+                k = key_of(name, args, search)
+                if k in kernels:
+                    return fn(obj, *args)
+                metrics.reset()
+                t0 = time.perf_counter()
+                out = fn(obj, *args)
+                secs[k], kernels[k] = time.perf_counter() - t0, metrics.generated_kernel_count
+                if kernels[k] == 0 and k in known:        # compiled for the other search type already
+                    kernels[k], secs[k] = known[k], None
+                known.setdefault(k, kernels[k])
+                return out
+            return call
+        mcts._fns = nb.types.SimpleNamespace(**{n: compiled(n, *fns[n]) for n in names})
+        mcts._simulate(st, bound)
     finally:
         game.sync_free = False
+    rows = [(k, ops_of[k], kernels[k], secs[k]) for k in ops_of]
+    compiled_total = total - sum(ops_of[k] * calls[k] for k in ops_of) + sum(kernels[k] * calls[k] for k in ops_of)
+    return rows, total, compiled_total, sum(v for v in secs.values() if v)
 
 
 def main():
@@ -136,7 +139,7 @@ def main():
         for search in ("puct", "gumbel"):
             rows, plain, compiled, secs = measure(nb, game, search, net, args.batch, args.bound, device, known)
             for fn, n_ops, k, s in rows:
-                lines.append(f"| {name} | {search} | {fn} | {n_ops} | {k} | {s:.1f} |")
+                lines.append(f"| {name} | {search} | {fn} | {n_ops} | {k} | {'shared' if s is None else f'{s:.1f}'} |")
             sims.append(f"| {name} | {search} | {plain} | {compiled} | {compiled / plain:.2f} | {secs:.1f} |")
             print(lines[-1], sims[-1], sep="\n", flush=True)
     text = "\n".join(lines + sims)

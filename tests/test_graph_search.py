@@ -281,8 +281,9 @@ def test_search_switches_are_checked(nb, field, value):
         nb.build_config("connect4", "cpu", **{field: value})
 
 
-# --- compile_search: the graph path's simulations call torch.compile'd rules and select level ---
-COMPILED = ("step", "status", "_select_level")
+# --- compile_search: the graph path's simulations call torch.compile'd rules, select level, tree reads and writes ---
+COMPILED = ("step", "status", "_select_level", "encode", "_fetch")   # checked on the roots
+TREE_FNS = ("_write", "_backup_path")                                 # checked by the first search on a GPU
 
 
 @pytest.mark.parametrize("which,search", [("connect4", "gumbel"), ("chess", "puct")])
@@ -302,11 +303,12 @@ def test_compiled_search_gives_the_eager_loops_results(nb, c4, chess, which, sea
         a = eager.search(root, add_noise=True)
         torch.manual_seed(k)
         same_result(a, compiled.search(root, add_noise=True), (which, k))
-    assert len(log) == 1 and f"the {which} rules and select level compiled and checked" in log[0], log
+    assert len(log) == 1 and f"the {which} rules, select level and tree read compiled and checked" in log[0], log
     fns = compiled._compiled
     assert compiled.compile_search and all(isinstance(getattr(fns, k), functools.partial)
-                                           for k in ("step", "status", "level"))     # compiled, kept
+                                           for k in ("step", "status", "level", "encode"))   # compiled, kept
     assert compiled._fns.step == game.step and compiled._fns.level == compiled._select_level  # plain between searches
+    assert compiled._fns.encode is None
 
 
 def test_a_failed_compile_keeps_the_plain_functions_and_says_so(nb, c4, monkeypatch):
@@ -338,12 +340,14 @@ def counting_compiler(calls, options):
     return compile
 
 
-@pytest.mark.parametrize("search", ["puct", "gumbel"])
-def test_the_simulations_call_the_compiled_functions(nb, c4, monkeypatch, search):
-    """Every simulation of the graph path goes through the compiled step, status and select levels
-    (a stand-in compiler that counts calls); the check takes 4 steps and statuses and 2 levels; the
-    eager loop calls none of them. The compiler is asked for eager division rounding."""
-    calls, options = dict.fromkeys(COMPILED, 0), []
+@pytest.mark.parametrize("search,planes", [("puct", True), ("gumbel", False)])
+def test_the_simulations_call_the_compiled_functions(nb, c4, monkeypatch, search, planes):
+    """Every simulation of the graph path goes through the compiled step, status, select levels, tree
+    reads and writes and backup, and encode where the evaluator takes planes (a stand-in compiler that
+    counts calls); the check takes 4 steps, statuses, encodes and tree reads and 2 levels; the eager loop calls
+    none of them. The compiler is asked for eager division rounding."""
+    calls, options = dict.fromkeys(COMPILED + TREE_FNS, 0), []
+    ev = net_eval(nb, c4) if planes else hash_eval
     monkeypatch.setattr(torch, "compile", counting_compiler(calls, options))
     levels = []
     real_select = nb.BatchedMCTS._select
@@ -354,21 +358,23 @@ def test_the_simulations_call_the_compiled_functions(nb, c4, monkeypatch, search
         return real_select(self, t, max_depth, path)
     monkeypatch.setattr(nb.BatchedMCTS, "_select", select)
     roots = [c4_roots(c4, seed=k) for k in range(2)]
-    mcts = nb.BatchedMCTS(c4, hash_eval, 16, search=search, considered=4, graphs=True, compile_search=True,
+    mcts = nb.BatchedMCTS(c4, ev, 16, search=search, considered=4, graphs=True, compile_search=True,
                           log=[].append)
-    eager = nb.BatchedMCTS(c4, hash_eval, 16, search=search, considered=4)
+    eager = nb.BatchedMCTS(c4, ev, 16, search=search, considered=4)
     for root in roots:
         same_result(eager.search(root), mcts.search(root), "counted")
-    assert calls == {"step": 4 + 2 * 16, "status": 4 + 2 * 16, "_select_level": 2 + sum(levels)}, calls
-    assert len(levels) == 2 * 16 and options == [{"eager_numerics.division_rounding": True}] * 3, options
+    assert calls == {"step": 4 + 2 * 16, "status": 4 + 2 * 16, "_select_level": 2 + sum(levels),
+                     "encode": (4 + 2 * 16) * planes, "_fetch": 4 + 2 * 16, "_write": 2 * 16, "_backup_path": 2 * 16}, calls
+    assert len(levels) == 2 * 16 and options == [{"eager_numerics.division_rounding": True}] * (6 + planes), options
 
 
 @pytest.mark.parametrize("wrong", COMPILED)
 def test_compiled_functions_that_differ_are_not_used(nb, c4, monkeypatch, wrong):
-    """A compiler that miscompiles (here: step, status or the select level returns the games in
-    reverse order) is caught by the check on the first search's roots, before any simulation uses it."""
-    root = c4_roots(c4)
-    ref = nb.BatchedMCTS(c4, hash_eval, 16).search(root)
+    """A compiler that miscompiles (here: step, status, encode, the select level or the tree read
+    returns the games in reverse order) is caught by the check on the first search's roots, before
+    any simulation uses it."""
+    root, ev = c4_roots(c4), net_eval(nb, c4)
+    ref = nb.BatchedMCTS(c4, ev, 16).search(root)
 
     def miscompile(fn, **kw):
         def compiled(obj, *args):
@@ -377,13 +383,15 @@ def test_compiled_functions_that_differ_are_not_used(nb, c4, monkeypatch, wrong)
                 return out
             if wrong == "step":                         # the games' states swapped around
                 return type(out)(**{f: getattr(out, f).flip(0) for f in out.__dataclass_fields__})
-            return tuple(x.flip(0) for x in out)
+            if wrong == "_fetch":                       # the parents' states
+                return (type(out[0])(**{f: getattr(out[0], f).flip(0) for f in out[0].__dataclass_fields__}),) + out[1:]
+            return out.flip(0) if wrong == "encode" else tuple(x.flip(0) for x in out)
         return compiled
     monkeypatch.setattr(torch, "compile", miscompile)
     log = []
-    mcts = nb.BatchedMCTS(c4, hash_eval, 16, graphs=True, compile_search=True, log=log.append)
+    mcts = nb.BatchedMCTS(c4, ev, 16, graphs=True, compile_search=True, log=log.append)
     same_result(ref, mcts.search(root), "miscompiled")
-    name = "select level" if wrong == "_select_level" else wrong
+    name = {"_select_level": "select level", "_fetch": "tree read"}.get(wrong, wrong)
     assert len(log) == 1 and f"the compiled {name} differs from the plain one;" in log[0], log
     assert mcts.compile_search is False
 
@@ -407,18 +415,24 @@ def test_a_capture_failing_with_compiled_functions_retries_with_plain_ones(nb, c
     assert mcts.cuda_graphs and "matches the eager loop" in log[-1], log
 
 
-def test_a_first_search_that_differs_with_compiled_functions_keeps_the_graphs(nb, c4, monkeypatch):
+@pytest.mark.parametrize("wrong", ("_select_level",) + TREE_FNS)
+def test_a_first_search_that_differs_with_compiled_functions_keeps_the_graphs(nb, c4, monkeypatch, wrong):
     """On a GPU: compiled functions that pass the roots' check but make the first search differ from
-    the eager loop (here a select level that goes wrong once the tree has visits) are turned off;
-    the graphs are recaptured with the plain functions and checked at the next search."""
+    the eager loop (a select level that goes wrong once the tree has visits; miscompiled tree writes
+    or backup) are turned off; the graphs are recaptured with the plain functions and checked
+    at the next search."""
     roots = [c4_roots(c4, seed=k) for k in range(2)]
 
     def late_miscompile(fn, **kw):
         def compiled(obj, *args):
+            if fn.__name__ != wrong:
+                return fn(obj, *args)
+            if wrong == "_backup_path":                   # forgets the backup
+                return None
             out = fn(obj, *args)
-            if fn.__name__ == "_select_level" and bool((args[0].visits[:, 0] > 2).any()):
-                return (out[0].flip(0),) + tuple(out[1:])
-            return out
+            if wrong == "_select_level" and not bool((args[0].visits[:, 0] > 2).any()):
+                return out                                # right on the roots
+            return (out[0].flip(0),) + out[1:]            # the nodes; the leaves
         return compiled
     monkeypatch.setattr(torch, "compile", late_miscompile)
     mcts, log, eager = as_on_a_gpu(nb, c4)
