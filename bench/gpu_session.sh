@@ -3,7 +3,7 @@
 # an H100. Run the first; with 15 minutes of device time a session has room for about one more (a
 # fresh machine needs 4 minutes left to start). Results land in $OUT (or OUTDIR):
 #   bash bench/gpu_session.sh [OUTDIR]          CUDA tests + the issue-8 throughput tables (t4 network,
-#                                               eager / graph / graph + compiled), at most 8.7 min
+#                                               eager / graph / graph + compiled), at most 9.7 min
 #   bash bench/gpu_session.sh [OUTDIR] learn    Connect Four t4 preset, 5 minutes judged by the solver
 #                                               (issue 11's target: raw policy >= 85%, search >= 95%)
 #   bash bench/gpu_session.sh [OUTDIR] a100     the chess a100 network's throughput row, ~3 min
@@ -41,12 +41,14 @@ if [ "${2:-}" = kernels ]; then
 fi
 
 # 1. correctness on the GPU: graph path (plain and compiled) == eager loop, chess rules CUDA == CPU
-timeout 180 python3 -m pytest -q tests/test_graph_search.py tests/test_mcts.py tests/test_gumbel.py \
+#    (less the tests that compile for the CPU: CI runs those)
+timeout 170 python3 -m pytest -q tests/test_graph_search.py tests/test_mcts.py tests/test_gumbel.py \
     $(python3 -c "import chess" 2>/dev/null && echo tests/test_chess_rules.py tests/test_chess_search.py) \
-    2>&1 | tee "$OUT/tests.txt" | tail -15
+    -k "not test_compiled_search_gives_the_eager_loops_results" 2>&1 | tee "$OUT/tests.txt" | tail -15
 
-# 2. self-play vs the graph-captured network: the issue's table (compiling once per B)
-timeout 230 python3 bench/selfplay_throughput.py --game chess --nets t4 --batches 512,2048,4096 --sims 64 \
+# 2. self-play vs the graph-captured network: the issue's table (compile_search compiles once per B;
+#    each row is written to --out as soon as it is measured, so a timeout keeps the rows before it)
+timeout 260 python3 bench/selfplay_throughput.py --game chess --nets t4 --batches 2048,4096,512 --sims 64 \
     --moves 2 --out "$OUT/chess_t4.md" 2>&1 | tail -8
-timeout 110 python3 bench/selfplay_throughput.py --game connect4 --nets t4 --batches 512,4096 --sims 64 \
+timeout 150 python3 bench/selfplay_throughput.py --game connect4 --nets t4 --batches 4096,512 --sims 64 \
     --moves 3 --out "$OUT/connect4_t4.md" 2>&1 | tail -6
