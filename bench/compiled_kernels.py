@@ -7,8 +7,8 @@ inductor makes of the same functions, per function and per simulation, with the 
 For each game and search type it runs one sync-free simulation of the graph path (what a CUDA graph
 replays) at a depth bound, twice on the same tree: with the plain functions, then with the versions
 compile_search uses (nb.compile_fixed, fixed shapes): the game's step, status and encode, the select
-level (Gumbel: root and inner variants), the tree reads before the rules (fetch), the tree writes
-after them (write) and the backup. It reports:
+level (PUCT only: Gumbel's stays eager), the tree reads before the rules (fetch) and the tree writes
+after them (write). It reports:
   * aten ops per call: operators that compute (views excluded), counted at the dispatcher: on a GPU
     each is one kernel launch of the eager search;
   * inductor kernels per call: what inductor generated for the function (C++ on a CPU, Triton on a
@@ -40,11 +40,8 @@ from selfplay_throughput import NETS, hardware  # noqa: E402
 
 
 
-def key_of(name, args, search):
-    """A compiled version's name: Gumbel's select level has two (root and inner rules), PUCT's one."""
-    if name != "level":
-        return name
-    return f"select level ({'root' if args[-1] else 'inner'})" if search == "gumbel" else "select level"
+def key_of(name):
+    return "select level" if name == "level" else name
 
 
 def measure(nb, game, search, net, batch, bound, device, known):
@@ -56,14 +53,14 @@ def measure(nb, game, search, net, batch, bound, device, known):
     torch.manual_seed(0)
     cpu_game = nb.make_game(game.name)
     root = c4_roots(cpu_game, n=batch) if game.name == "connect4" else chess_roots(cpu_game, n=batch)
-    root = nb.state_map(lambda x: x.to(device), root)
+    root = nb.state_map(lambda x: x[:batch].to(device), root)          # (chess_roots adds two positions)
     evaluate = nb.make_evaluator(game, net, nb.choose_precision(device))
     mcts = nb.BatchedMCTS(game, evaluate, 32, search=search, considered=4, graphs=True, log=lambda m: None)
     st = mcts._persistent(mcts._init_tree(root, False))
     saved = [x.clone() for x in mcts._buffers(st)]
     plain = mcts._plain_fns()
     plain.encode = game.encode                            # as with compile_search: the search encodes
-    names = ("step", "status", "encode", "level", "fetch", "write", "backup")
+    names = ("step", "status", "encode", "fetch", "write") + ("level",) * (search == "puct")
     ops_of, calls = {}, {}
     game.sync_free = True
     try:
@@ -71,12 +68,12 @@ def measure(nb, game, search, net, batch, bound, device, known):
             def call(*args):
                 with OpRecorder() as rec:
                     out = fn(*args)
-                k = key_of(name, args, search)
+                k = key_of(name)
                 ops_of[k] = rec.count
                 calls[k] = calls.get(k, 0) + 1
                 return out
             return call
-        mcts._fns = nb.types.SimpleNamespace(**{n: recorded(n, getattr(plain, n)) for n in names})
+        mcts._fns = nb.types.SimpleNamespace(**{**vars(plain), **{n: recorded(n, getattr(plain, n)) for n in names}})
         with OpRecorder() as rec:
             mcts._simulate(st, bound)
         total = rec.count
@@ -86,14 +83,13 @@ def measure(nb, game, search, net, batch, bound, device, known):
         kernels, secs = {}, {}
         me, g = type(mcts), type(game)
         fns = {"step": (g.step, game), "status": (g.status, game), "encode": (g.encode, game),
-               "level": (me._select_level, mcts), "fetch": (me._fetch, mcts), "write": (me._write, mcts),
-               "backup": (me._backup_path, mcts)}
+               "level": (me._select_level, mcts), "fetch": (me._fetch, mcts), "write": (me._write, mcts)}
 
         def compiled(name, fn, obj):
             fn = nb.compile_fixed(fn)
 
             def call(*args):
-                k = key_of(name, args, search)
+                k = key_of(name)
                 if k in kernels:
                     return fn(obj, *args)
                 metrics.reset()
@@ -105,7 +101,7 @@ def measure(nb, game, search, net, batch, bound, device, known):
                 known.setdefault(k, kernels[k])
                 return out
             return call
-        mcts._fns = nb.types.SimpleNamespace(**{n: compiled(n, *fns[n]) for n in names})
+        mcts._fns = nb.types.SimpleNamespace(**{**vars(plain), **{n: compiled(n, *fns[n]) for n in names}})
         mcts._simulate(st, bound)
     finally:
         game.sync_free = False

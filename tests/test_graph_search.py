@@ -281,16 +281,17 @@ def test_search_switches_are_checked(nb, field, value):
         nb.build_config("connect4", "cpu", **{field: value})
 
 
-# --- compile_search: the graph path's simulations call torch.compile'd rules, select level, tree reads and writes ---
-COMPILED = ("step", "status", "_select_level", "encode", "_fetch")   # checked on the roots
-TREE_FNS = ("_write", "_backup_path")                                 # checked by the first search on a GPU
+# --- compile_search: the graph path's simulations call torch.compile'd rules, tree reads and writes, select level ---
+COMPILED = ("step", "status", "encode", "_fetch", "_write", "_select_level")   # each checked before use
+EXACT = {"eager_numerics.division_rounding": True, "eager_numerics.disable_ftz": True}
 
 
 @pytest.mark.parametrize("which,search", [("connect4", "gumbel"), ("chess", "puct")])
 def test_compiled_search_gives_the_eager_loops_results(nb, c4, chess, which, search):
-    """Inductor (C++ on a CPU, Triton on a GPU) compiles step, status and the select level once per
-    search object; every search then equals the eager loop with the plain functions, noise and all
-    (Gumbel: its root and inner-node rules are two compiled versions of the select level)."""
+    """Inductor (C++ on a CPU, Triton on a GPU) compiles the rules, encode, the tree reads and writes
+    and (PUCT) the select level once per search object, each as one graph (dynamo counts them);
+    every search then equals the eager loop with the plain functions, noise and all."""
+    from torch._dynamo.utils import counters
     game = c4 if which == "connect4" else chess
     roots = [c4_roots(game, seed=k) for k in range(2)] if which == "connect4" else \
         [chess_roots(game, seed=k) for k in range(2)]
@@ -298,15 +299,20 @@ def test_compiled_search_gives_the_eager_loops_results(nb, c4, chess, which, sea
     eager = nb.BatchedMCTS(game, ev, 24, search=search, considered=4)
     compiled = nb.BatchedMCTS(game, ev, 24, search=search, considered=4, graphs=True, compile_search=True,
                               log=log.append)
+    graphs = counters["stats"]["unique_graphs"]
     for k, root in enumerate(roots):
         torch.manual_seed(k)
         a = eager.search(root, add_noise=True)
         torch.manual_seed(k)
         same_result(a, compiled.search(root, add_noise=True), (which, k))
-    assert len(log) == 1 and f"the {which} rules, select level and tree read compiled and checked" in log[0], log
+    names = ("step", "status", "encode", "fetch", "write") + ("level",) * (search == "puct")
+    assert counters["stats"]["unique_graphs"] - graphs == len(names)              # one graph each, no recompile
+    assert len(log) == 1 and f"the {which} rules, tree reads and writes" in log[0] and "compiled and checked" in log[0]
+    assert ("and select level compiled" in log[0]) == (search == "puct"), log
+    assert (search == "gumbel") == ("the select level stays plain (Gumbel's scores)" in log[0]), log
     fns = compiled._compiled
-    assert compiled.compile_search and all(isinstance(getattr(fns, k), functools.partial)
-                                           for k in ("step", "status", "level", "encode"))   # compiled, kept
+    assert compiled.compile_search and all(isinstance(getattr(fns, k), functools.partial) for k in names)
+    assert fns.level == compiled._select_level or search == "puct"
     assert compiled._fns.step == game.step and compiled._fns.level == compiled._select_level  # plain between searches
     assert compiled._fns.encode is None
 
@@ -327,11 +333,13 @@ def test_a_failed_compile_keeps_the_plain_functions_and_says_so(nb, c4, monkeypa
     assert len(log) == 1                                                  # said once
 
 
-def counting_compiler(calls, options):
+def counting_compiler(calls, options, known=EXACT):
     """A stand-in for torch.compile that counts the calls of each compiled function and keeps the
-    inductor options it was given."""
+    inductor options it was given; options outside `known` are refused as torch refuses them."""
     def compile(fn, **kw):
-        options.append(kw.get("options"))
+        if any(k not in known for k in kw.get("options") or {}):
+            raise RuntimeError(f"Unexpected optimization option {sorted(kw['options'])[0]}, known options are ...")
+        options.append(kw)
 
         def compiled(*args):
             calls[fn.__name__] += 1
@@ -342,11 +350,11 @@ def counting_compiler(calls, options):
 
 @pytest.mark.parametrize("search,planes", [("puct", True), ("gumbel", False)])
 def test_the_simulations_call_the_compiled_functions(nb, c4, monkeypatch, search, planes):
-    """Every simulation of the graph path goes through the compiled step, status, select levels, tree
-    reads and writes and backup, and encode where the evaluator takes planes (a stand-in compiler that
-    counts calls); the check takes 4 steps, statuses, encodes and tree reads and 2 levels; the eager loop calls
-    none of them. The compiler is asked for eager division rounding."""
-    calls, options = dict.fromkeys(COMPILED + TREE_FNS, 0), []
+    """Every simulation of the graph path goes through the compiled step, status, tree read and
+    writes, select levels (PUCT) and encode (where the evaluator takes planes) (a stand-in compiler
+    that counts calls); the check takes 4 of each rule and read, 2 levels, one write (and its child's
+    encode); the eager loop calls none of them. Each is compiled as one graph, fixed shapes, eager division rounding."""
+    calls, options = dict.fromkeys(COMPILED, 0), []
     ev = net_eval(nb, c4) if planes else hash_eval
     monkeypatch.setattr(torch, "compile", counting_compiler(calls, options))
     levels = []
@@ -363,16 +371,35 @@ def test_the_simulations_call_the_compiled_functions(nb, c4, monkeypatch, search
     eager = nb.BatchedMCTS(c4, ev, 16, search=search, considered=4)
     for root in roots:
         same_result(eager.search(root), mcts.search(root), "counted")
-    assert calls == {"step": 4 + 2 * 16, "status": 4 + 2 * 16, "_select_level": 2 + sum(levels),
-                     "encode": (4 + 2 * 16) * planes, "_fetch": 4 + 2 * 16, "_write": 2 * 16, "_backup_path": 2 * 16}, calls
-    assert len(levels) == 2 * 16 and options == [{"eager_numerics.division_rounding": True}] * (6 + planes), options
+    sims = 2 * 16
+    assert calls == {"step": 4 + sims, "status": 4 + sims, "encode": (5 + sims) * planes, "_fetch": 4 + sims,
+                     "_write": 1 + sims, "_select_level": (2 + sum(levels)) * (search == "puct")}, calls
+    assert len(levels) == sims
+    assert options == [dict(dynamic=False, fullgraph=True, options=EXACT)] * (4 + planes + (search == "puct")), options
+
+
+def test_compile_fixed_asks_each_torch_for_eager_rounding_by_its_names(nb, c4, monkeypatch):
+    """Torch versions name the eager-rounding settings differently: compile_fixed takes the first set
+    this torch knows, compiles without them where it knows none, except for float code (the PUCT
+    select level), which then stays plain, and the log says why."""
+    for known, expect in ((EXACT, EXACT), ({"eager_numerics.division_rounding": True}, {"eager_numerics.division_rounding": True}),
+                          ({"emulate_division_rounding": True}, {"emulate_division_rounding": True}), ({}, None)):
+        calls, options = dict.fromkeys(COMPILED, 0), []
+        monkeypatch.setattr(torch, "compile", counting_compiler(calls, options, known))
+        assert nb.compile_fixed(lambda x: x) is not None
+        assert options[-1] == dict(dynamic=False, fullgraph=True, **({"options": expect} if expect else {}))
+        assert (nb.compile_fixed(lambda x: x, exact_floats=True) is None) == (expect is None)
+    root, log = c4_roots(c4), []                                  # a torch with none of them
+    mcts = nb.BatchedMCTS(c4, hash_eval, 16, graphs=True, compile_search=True, log=log.append)
+    same_result(nb.BatchedMCTS(c4, hash_eval, 16).search(root), mcts.search(root), "no rounding settings")
+    assert calls["_select_level"] == 0 and calls["step"] > 0
+    assert "the select level stays plain (this torch cannot round compiled divisions as eager does)" in log[0], log
 
 
 @pytest.mark.parametrize("wrong", COMPILED)
 def test_compiled_functions_that_differ_are_not_used(nb, c4, monkeypatch, wrong):
-    """A compiler that miscompiles (here: step, status, encode, the select level or the tree read
-    returns the games in reverse order) is caught by the check on the first search's roots, before
-    any simulation uses it."""
+    """A compiler that miscompiles (here: one of the functions returns the games in reverse order) is
+    caught by the check on the first search's tree, before any simulation uses it."""
     root, ev = c4_roots(c4), net_eval(nb, c4)
     ref = nb.BatchedMCTS(c4, ev, 16).search(root)
 
@@ -391,14 +418,41 @@ def test_compiled_functions_that_differ_are_not_used(nb, c4, monkeypatch, wrong)
     log = []
     mcts = nb.BatchedMCTS(c4, ev, 16, graphs=True, compile_search=True, log=log.append)
     same_result(ref, mcts.search(root), "miscompiled")
-    name = {"_select_level": "select level", "_fetch": "tree read"}.get(wrong, wrong)
+    name = {"_select_level": "select level", "_fetch": "tree read", "_write": "tree writes"}.get(wrong, wrong)
     assert len(log) == 1 and f"the compiled {name} differs from the plain one;" in log[0], log
     assert mcts.compile_search is False
 
 
-def test_a_capture_failing_with_compiled_functions_retries_with_plain_ones(nb, c4):
+def test_the_tree_write_check_leaves_the_tree_as_it_was(nb, chess):
+    """The tree writes are checked by writing the last node from the search's own tree (twice, plain and
+    compiled): afterwards every tensor of the tree is what it was."""
+    root = chess_roots(chess)
+    mcts = nb.BatchedMCTS(chess, net_eval(nb, chess), 16, graphs=True, compile_search=True, log=[].append)
+    st = mcts._persistent(mcts._init_tree(root, False))
+    before = [x.clone() for x in mcts._buffers(st)]
+    fns = mcts._graph_fns(st)
+    assert fns.write is not mcts._write
+    assert all(torch.equal(x, y) for x, y in zip(before, mcts._buffers(st)))
+
+
+def test_warm_up_at_the_last_simulation_stays_in_the_tree(nb, c4):
+    """A depth bucket first needed at the last simulation is captured then: its two warm-up simulations
+    must not write node N (past the tree: on a GPU a device-side assert that ends the session)."""
+    mcts = nb.BatchedMCTS(c4, hash_eval, 8, graphs=True, log=[].append)
+    st = mcts._persistent(mcts._init_tree(c4_roots(c4), False))
+    c4.sync_free = True
+    try:
+        st.s.fill_(mcts.sims)                          # the last simulation's node
+        mcts._warm_up(st, 8)                           # IndexError (CPU) without the clamp
+    finally:
+        c4.sync_free = False
+    assert int(st.s) == mcts.sims + 1
+
+
+def test_a_capture_failing_with_compiled_functions_retries_with_plain_ones(nb, c4, monkeypatch):
     """On a GPU: a capture that fails with the compiled functions is tried once more with the plain
-    ones, and CUDA graphs are kept (stand-in capture on CPU)."""
+    ones, and CUDA graphs are kept (stand-in capture and compiler on CPU)."""
+    monkeypatch.setattr(torch, "compile", counting_compiler(dict.fromkeys(COMPILED, 0), []))
     root = c4_roots(c4)
     mcts, log, eager = as_on_a_gpu(nb, c4)
     mcts.compile_search = True
@@ -415,24 +469,18 @@ def test_a_capture_failing_with_compiled_functions_retries_with_plain_ones(nb, c
     assert mcts.cuda_graphs and "matches the eager loop" in log[-1], log
 
 
-@pytest.mark.parametrize("wrong", ("_select_level",) + TREE_FNS)
-def test_a_first_search_that_differs_with_compiled_functions_keeps_the_graphs(nb, c4, monkeypatch, wrong):
-    """On a GPU: compiled functions that pass the roots' check but make the first search differ from
-    the eager loop (a select level that goes wrong once the tree has visits; miscompiled tree writes
-    or backup) are turned off; the graphs are recaptured with the plain functions and checked
-    at the next search."""
+def test_a_first_search_that_differs_with_compiled_functions_keeps_the_graphs(nb, c4, monkeypatch):
+    """On a GPU: compiled functions that pass the check on the fresh tree but make the first search
+    differ from the eager loop (a select level that goes wrong once the tree has visits) are turned
+    off; the graphs are recaptured with the plain functions and checked at the next search."""
     roots = [c4_roots(c4, seed=k) for k in range(2)]
 
     def late_miscompile(fn, **kw):
         def compiled(obj, *args):
-            if fn.__name__ != wrong:
-                return fn(obj, *args)
-            if wrong == "_backup_path":                   # forgets the backup
-                return None
             out = fn(obj, *args)
-            if wrong == "_select_level" and not bool((args[0].visits[:, 0] > 2).any()):
-                return out                                # right on the roots
-            return (out[0].flip(0),) + out[1:]            # the nodes; the leaves
+            if fn.__name__ == "_select_level" and bool((args[0].visits[:, 0] > 2).any()):
+                return (out[0].flip(0),) + out[1:]        # right on the roots, wrong later
+            return out
         return compiled
     monkeypatch.setattr(torch, "compile", late_miscompile)
     mcts, log, eager = as_on_a_gpu(nb, c4)
