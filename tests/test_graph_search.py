@@ -383,7 +383,8 @@ def test_compile_fixed_asks_each_torch_for_eager_rounding_by_its_names(nb, c4, m
     this torch knows, compiles without them where it knows none, except for float code (the PUCT
     select level), which then stays plain, and the log says why."""
     for known, expect in ((EXACT, EXACT), ({"eager_numerics.division_rounding": True}, {"eager_numerics.division_rounding": True}),
-                          ({"emulate_division_rounding": True}, {"emulate_division_rounding": True}), ({}, None)):
+                          ({"emulate_division_rounding": True}, {"emulate_division_rounding": True}),
+                          ({"emulate_divison_rounding": True}, {"emulate_divison_rounding": True}), ({}, None)):
         calls, options = dict.fromkeys(COMPILED, 0), []
         monkeypatch.setattr(torch, "compile", counting_compiler(calls, options, known))
         assert nb.compile_fixed(lambda x: x) is not None
