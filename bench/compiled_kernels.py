@@ -14,7 +14,8 @@ after them (write). It reports:
   * inductor kernels per call: what inductor generated for the function (C++ on a CPU, Triton on a
     GPU; torch._inductor.metrics.generated_kernel_count);
   * per simulation: aten ops with the plain functions, and with the compiled ones counted as their
-    kernels and the rest (the network, the priors, the select path's writes) as aten ops;
+    kernels and the rest (the network, the priors, the backup, the select path's record, Gumbel's
+    select levels) as aten ops;
   * the cold compile time of each function (a fresh inductor cache unless --warm). A function the
     other search type compiled already (same game) is "shared": its code is reused.
 On a CPU this is the fusion inductor's C++ backend does; a GPU run shows Triton's (bench/gpu_session.sh).
@@ -86,7 +87,7 @@ def measure(nb, game, search, net, batch, bound, device, known):
                "level": (me._select_level, mcts), "fetch": (me._fetch, mcts), "write": (me._write, mcts)}
 
         def compiled(name, fn, obj):
-            fn = nb.compile_fixed(fn)
+            fn = nb.compile_fixed(fn, exact_floats=name == "level")       # as the search compiles it
 
             def call(*args):
                 k = key_of(name)

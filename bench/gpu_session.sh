@@ -41,8 +41,8 @@ if [ "${2:-}" = kernels ]; then
 fi
 
 # 1. correctness on the GPU: chess rules CUDA == CPU, graph path (plain and compiled) == eager loop
-#    (less the tests that compile for the CPU: CI runs those). The compiled CUDA cases come last: a
-#    Triton compile each, the slowest part if the timeout strikes.
+#    (less the tests that compile for the CPU: CI runs those). The graph-path file, with the compiled
+#    CUDA cases (a Triton compile each, the slowest part if the timeout strikes), comes last.
 timeout 170 python3 -m pytest -q \
     $(python3 -c "import chess" 2>/dev/null && echo tests/test_chess_rules.py tests/test_chess_search.py) \
     tests/test_mcts.py tests/test_gumbel.py tests/test_graph_search.py \

@@ -299,6 +299,7 @@ def test_compiled_search_gives_the_eager_loops_results(nb, c4, chess, which, sea
     eager = nb.BatchedMCTS(game, ev, 24, search=search, considered=4)
     compiled = nb.BatchedMCTS(game, ev, 24, search=search, considered=4, graphs=True, compile_search=True,
                               log=log.append)
+    torch._dynamo.reset()                       # nothing compiled by earlier tests: each function compiles here
     graphs = counters["stats"]["unique_graphs"]
     for k, root in enumerate(roots):
         torch.manual_seed(k)
@@ -397,16 +398,20 @@ def test_compile_fixed_asks_each_torch_for_eager_rounding_by_its_names(nb, c4, m
     assert "the select level stays plain (this torch cannot round compiled divisions as eager does)" in log[0], log
 
 
-@pytest.mark.parametrize("wrong", COMPILED)
+@pytest.mark.parametrize("wrong", COMPILED + ("_write-depth",))
 def test_compiled_functions_that_differ_are_not_used(nb, c4, monkeypatch, wrong):
-    """A compiler that miscompiles (here: one of the functions returns the games in reverse order) is
-    caught by the check on the first search's tree, before any simulation uses it."""
+    """A compiler that miscompiles (here: one of the functions returns the games in reverse order; or
+    the tree writes store a wrong depth) is caught by the check on the first search's tree, before any
+    simulation uses it."""
     root, ev = c4_roots(c4), net_eval(nb, c4)
     ref = nb.BatchedMCTS(c4, ev, 16).search(root)
 
     def miscompile(fn, **kw):
         def compiled(obj, *args):
             out = fn(obj, *args)
+            if wrong == "_write-depth" and fn.__name__ == "_write":
+                t, s = args[:2]
+                t.depth.view(-1)[torch.arange(t.depth.shape[0]) * t.depth.shape[1] + s] += 1
             if fn.__name__ != wrong:
                 return out
             if wrong == "step":                         # the games' states swapped around
@@ -419,7 +424,8 @@ def test_compiled_functions_that_differ_are_not_used(nb, c4, monkeypatch, wrong)
     log = []
     mcts = nb.BatchedMCTS(c4, ev, 16, graphs=True, compile_search=True, log=log.append)
     same_result(ref, mcts.search(root), "miscompiled")
-    name = {"_select_level": "select level", "_fetch": "tree read", "_write": "tree writes"}.get(wrong, wrong)
+    name = {"_select_level": "select level", "_fetch": "tree read", "_write": "tree writes",
+            "_write-depth": "tree writes"}.get(wrong, wrong)
     assert len(log) == 1 and f"the compiled {name} differs from the plain one;" in log[0], log
     assert mcts.compile_search is False
 
@@ -451,9 +457,25 @@ def test_warm_up_at_the_last_simulation_stays_in_the_tree(nb, c4):
     assert int(st.s) == mcts.sims + 1
 
 
+class ReplaysWith(Replays):
+    """A stand-in graph that, like a real one, replays the functions it was captured with."""
+
+    def __init__(self, mcts, st, bound):
+        super().__init__(mcts, st, bound)
+        self.fns = mcts._fns
+
+    def replay(self):
+        now, self.mcts._fns = self.mcts._fns, self.fns
+        try:
+            super().replay()
+        finally:
+            self.mcts._fns = now
+
+
 def test_a_capture_failing_with_compiled_functions_retries_with_plain_ones(nb, c4, monkeypatch):
-    """On a GPU: a capture that fails with the compiled functions is tried once more with the plain
-    ones, and CUDA graphs are kept (stand-in capture and compiler on CPU)."""
+    """On a GPU: a capture that fails with the compiled functions (here the second depth bucket's) is
+    tried again with the plain ones; every bucket's graph is then captured with the plain functions,
+    and CUDA graphs are kept (stand-in capture and compiler on CPU)."""
     monkeypatch.setattr(torch, "compile", counting_compiler(dict.fromkeys(COMPILED, 0), []))
     root = c4_roots(c4)
     mcts, log, eager = as_on_a_gpu(nb, c4)
@@ -461,14 +483,15 @@ def test_a_capture_failing_with_compiled_functions_retries_with_plain_ones(nb, c
     ref = eager.search(root)
 
     def capture(st, bound):
-        if mcts._fns.step != c4.step:
+        if mcts._fns.step != c4.step and st.graphs:
             raise RuntimeError("operation not permitted when stream is capturing")
-        return Replays(mcts, st, bound)
+        return ReplaysWith(mcts, st, bound)
     mcts._capture = capture
     same_result(ref, mcts.search(root), "retried")
     assert "compiled and checked" in log[0], log
     assert "failed" in log[1] and "with the compiled functions" in log[1] and "plain functions" in log[1], log
     assert mcts.cuda_graphs and "matches the eager loop" in log[-1], log
+    assert len(mcts._st.graphs) >= 2 and all(g.fns.step == c4.step for g in mcts._st.graphs.values())
 
 
 def test_a_first_search_that_differs_with_compiled_functions_keeps_the_graphs(nb, c4, monkeypatch):
@@ -508,6 +531,9 @@ def test_cuda_graphs_equal_the_eager_loop(nb, which, search):
              for k in range(2)]
     log, compiled = [], search.endswith("-compiled")
     search = search.split("-")[0]
+    from torch._dynamo.utils import counters
+    torch._dynamo.reset()
+    graphs = counters["stats"]["unique_graphs"]
     eager = nb.BatchedMCTS(game, ev, 32, search=search, considered=4)
     graph = nb.BatchedMCTS(game, ev, 32, search=search, considered=4, graphs=True, compile_search=compiled,
                            log=log.append)
@@ -522,6 +548,9 @@ def test_cuda_graphs_equal_the_eager_loop(nb, which, search):
         assert torch.equal(a.action, b.action) and torch.equal(a.policy, b.policy)
     assert "matches the eager loop" in log[-1], log
     assert len(log) == 1 + compiled and (not compiled or "compiled and checked" in log[0]), log
+    # one graph per compiled function (step, status, encode, tree read and writes, PUCT's select level):
+    # nothing recompiled, in a capture or elsewhere
+    assert counters["stats"]["unique_graphs"] - graphs == compiled * (5 + (search == "puct")), log
 
 
 class DeviceRecorder(TorchDispatchMode):
