@@ -27,7 +27,8 @@ SYNC_OPS = {"_local_scalar_dense", "nonzero", "masked_select", "is_nonzero", "un
 class OpRecorder(TorchDispatchMode):
     """Counts the aten ops run under it that compute (views excluded: a CPU proxy for kernel launches)
     and records every op that needs a host sync: the ops above, and indexing with a boolean mask (a
-    data-dependent shape)."""
+    data-dependent shape). A dtype conversion counts: under inference mode it arrives as `to`, which
+    may return its input and so is marked a view, but copies when the dtype changes."""
 
     def __init__(self):
         super().__init__()
@@ -35,14 +36,16 @@ class OpRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func._schema.name.split("::")[-1]
-        self.count += not func.is_view
+        out = func(*args, **(kwargs or {}))
+        copied = name == "to" and isinstance(out, torch.Tensor) and out.data_ptr() != args[0].data_ptr()
+        self.count += not func.is_view or copied
         if name in SYNC_OPS:
             self.syncs.append(name)
         if name.startswith("index") and any(
                 isinstance(i, torch.Tensor) and i.dtype == torch.bool
                 for a in args if isinstance(a, (list, tuple)) for i in a):
             self.syncs.append(name + " with a boolean mask")
-        return func(*args, **(kwargs or {}))
+        return out
 
 
 @pytest.fixture(scope="module")
