@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything a session with a lent GPU should measure, in commands that each fit a 10-minute run on
-# an H100. Run the first; with 15 minutes of device time a session has room for about one more (a
-# fresh machine needs 4 minutes left to start). Results land in $OUT (or OUTDIR):
+# an H100. Run the first: with a machine start it uses most of a session's 15 minutes of device time,
+# so the others are for later sessions. Results land in $OUT (or OUTDIR):
 #   bash bench/gpu_session.sh [OUTDIR]          CUDA tests + the issue-8 throughput tables (t4 network,
 #                                               eager / graph / graph + compiled), at most 9.7 min
 #   bash bench/gpu_session.sh [OUTDIR] learn    Connect Four t4 preset, 5 minutes judged by the solver

@@ -12,7 +12,8 @@ For each network and batch size B it measures, in one run:
   * self-play: simulations/s of SelfPlayActor.play_move (search + move + buffer writes) on the eager
     search loop and on the graph path (BatchedMCTS(graphs=True): CUDA graphs on a GPU; on a CPU the
     same sync-free code runs eagerly), counting one simulation = one leaf evaluated for one game;
-  * self-play on the graph path with compile_search=True (torch.compile'd step, status and select level);
+  * self-play on the graph path with compile_search=True (torch.compile'd rules, tree reads and writes,
+    PUCT's select level);
   * the ratio of the fastest self-play path to the best net-only figure;
   * per simulation: aten ops that compute (views excluded; any device; plain functions) and, on CUDA,
     kernel launches (torch.profiler, one eager run of the sync-free simulation = the kernels a graph
