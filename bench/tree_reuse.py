@@ -1,6 +1,7 @@
-"""What tree reuse between moves would carry over: the share of a search tree's expanded nodes that
-lie in the chosen move's subtree (the part a reusing search keeps), over the first plies of B
-self-play games (PUCT, root noise as in self-play).
+"""What tree reuse between moves would carry over: the chosen move's share of the root's visits, over
+the first plies of B self-play games (PUCT, root noise as in self-play). That is the share of the
+tree's nodes in the chosen subtree (the part a reusing search keeps): each simulation adds one node
+under the child it passes, except one that ends on a finished position already in the tree.
 
     python bench/tree_reuse.py --game connect4 --run runs/connect4-cpu --sims 32 [--batch 128] [--plies 20]
     python bench/tree_reuse.py --game chess --sims 64 --batch 32      (no --run: an untrained 3x32 network)
@@ -22,33 +23,17 @@ from conftest import load_notebook_module  # noqa: E402
 from selfplay_throughput import hardware  # noqa: E402
 
 
-def subtree_share(t, chosen):
-    """Per tree: expanded non-root nodes under `chosen` (a depth-1 node id, -1: none) / all expanded
-    non-root nodes. Node ids grow with creation, so a node's parent always has a smaller id."""
-    B, N = t.visits.shape
-    used = (t.depth > 0) & (t.visits > 0)
-    top = torch.arange(N).expand(B, N).clone()        # each node's ancestor at depth 1 (itself if depth <= 1)
-    for _ in range(int(t.depth.max())):
-        deeper = t.depth.gather(1, top) > 1
-        top = torch.where(deeper, t.parent.gather(1, top).clamp_min(0), top)
-    member = used & (top == chosen.unsqueeze(1)) & (chosen.unsqueeze(1) >= 0)
-    return member.sum(1).float() / used.sum(1).clamp_min(1).float()
-
-
 def measure(nb, game, net, prec, sims, batch, plies, sample, seed=0):
     mcts = nb.BatchedMCTS(game, nb.make_evaluator(game, net, prec), sims)
     torch.manual_seed(seed)
     state, shares = game.initial_state(batch), []
     for _ in range(plies):
-        live = ~game.terminal(state)[0]
-        if not live.any():
-            break
         res = mcts.search(state, add_noise=True)
         slot = nb.select_actions(res.child_visits, torch.full((batch,), sample))
-        chosen = res.tree.child[:, 0].gather(1, slot.unsqueeze(1)).squeeze(1).long()
-        shares.append(subtree_share(res.tree, chosen)[live].mean().item())
-        action = res.child_action.gather(1, slot.unsqueeze(1)).squeeze(1).long().clamp_min(0)
-        nxt = game.step(state, action)
+        shares.append((res.child_visits.gather(1, slot.unsqueeze(1)).squeeze(1)
+                       / res.child_visits.sum(1)).mean().item())
+        action = res.child_action.gather(1, slot.unsqueeze(1)).squeeze(1).long()
+        nxt = game.step(state, action)       # finished games start again, as in self-play
         state = nb.state_where(game.terminal(nxt)[0], game.initial_state(batch), nxt)
     return shares
 
@@ -56,7 +41,7 @@ def measure(nb, game, net, prec, sims, batch, plies, sample, seed=0):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--game", default="connect4")
-    ap.add_argument("--run", default="", help="a run folder (its newest checkpoint); none: an untrained 3x32 net")
+    ap.add_argument("--run", default="", help="a run folder: its newest checkpoint (and its game); none: an untrained 3x32 net")
     ap.add_argument("--sims", type=int, default=32)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--plies", type=int, default=20)
@@ -72,7 +57,7 @@ def main():
         net, prec, what = nb.build_network(game, 32, 3, "cpu"), nb.choose_precision("cpu"), "untrained 3x32 network"
     print(f"Hardware: {hardware(torch.device('cpu'))} · {game.name}, "
           f"{what}, {args.sims} simulations, B = {args.batch}, first {args.plies} plies\n")
-    print("| moves | chosen subtree / expanded nodes (mean over plies) | per ply |\n|---|---:|---|")
+    print("| moves | chosen move's share of the root visits (mean over plies) | per ply |\n|---|---:|---|")
     for sample in (True, False):
         shares = measure(nb, game, net, prec, args.sims, args.batch, args.plies, sample)
         print(f"| {'sampled by visits' if sample else 'most visited'} | {100 * statistics.mean(shares):.1f}% | "
