@@ -58,6 +58,7 @@ class Slow:
         if self.column is not None and bool(self.game.legal_mask(state)[0, self.column]):
             res.visits[0] = 0                   # a fixed answer: the person can win in a known way
             res.visits[0, self.column] = 1
+            res.action[0] = self.column         # (what the widget plays)
         return res
 
 def tiny(game):

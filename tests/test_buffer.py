@@ -10,7 +10,7 @@ def game(nb):
     return nb.make_game("connect4")
 
 
-def add_ids(buf, ids, slots, uids, first=None, P=7):
+def add_ids(buf, ids, slots, uids, first=None, P=7, proven=None):
     """Add positions tagged by id: cur = id (a distinct bitboard per id), opp = 0; policy: all on column id % 7."""
     ids = torch.as_tensor(ids, dtype=torch.int64)
     B = ids.shape[0]
@@ -20,7 +20,8 @@ def add_ids(buf, ids, slots, uids, first=None, P=7):
     pi_prob[:, 0] = 1.0
     first = torch.ones(B, dtype=torch.bool) if first is None else torch.as_tensor(first)
     buf.add({"cur": ids, "opp": torch.zeros(B, dtype=torch.int64)}, pi_action, pi_prob,
-            torch.as_tensor(uids, dtype=torch.int64), torch.as_tensor(slots, dtype=torch.int64), first)
+            torch.as_tensor(uids, dtype=torch.int64), torch.as_tensor(slots, dtype=torch.int64), first,
+            None if proven is None else torch.as_tensor(proven, dtype=torch.int8))
 
 
 def stored_ids(buf):
@@ -83,6 +84,22 @@ def test_draw_gives_zero(nb, game):
     buf.finish(torch.arange(1), torch.tensor([5]), torch.tensor([True]), torch.tensor([0.0]))
     assert buf.counts()[0] == 4
     assert buf.z[:4].tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_a_proven_position_trains_toward_its_proven_value(nb, game):
+    """The game's result is the target, except where the search proved the position: there the proof
+    (player to move's view) wins, even against a result that a later blunder or the ply cap gave."""
+    buf = nb.ReplayBuffer(game, 16, "cpu")
+    U = nb.UNPROVEN
+    add_ids(buf, [1, 2, 3, 4], slots=[0] * 4, uids=[5] * 4, first=[True, False, True, False], proven=[U, 1, U, 0])
+    buf.finish(torch.arange(1), torch.tensor([5]), torch.tensor([True]), torch.tensor([1.0]))   # first player won
+    assert buf.z[:4].tolist() == [1.0, 1.0, 1.0, 0.0]      # 2: proven win; 4: proven draw (result said -1)
+    d = buf.state_dict()
+    assert d["proven"].tolist() == [U, 1, U, 0]
+    old = {k: v for k, v in d.items() if k != "proven"}     # a checkpoint from before the solver
+    fresh = nb.ReplayBuffer(game, 16, "cpu")
+    fresh.load_state_dict(old)
+    assert fresh.proven[:4].tolist() == [U] * 4 and fresh.z[:4].tolist() == [1.0, 1.0, 1.0, 0.0]
 
 
 def test_finish_only_touches_the_matching_game(nb, game):

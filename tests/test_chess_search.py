@@ -25,7 +25,7 @@ def test_mcts_finds_mate_in_one_for_both_colours(nb, chess):
     # white: Ra1-a8 mates (back-rank); black: Ra8-a1 mates (mirror image)
     s = chess.from_fen(["6k1/5ppp/8/8/8/8/8/R5K1 w - - 0 1", "r5k1/8/8/8/8/8/5PPP/6K1 b - - 0 1"])
     res = nb.BatchedMCTS(chess, uniform(chess), 300, dirichlet_frac=0.0).search(s)
-    best = res.visits.argmax(1)
+    best = res.action
     assert [chess.action_to_str(s, i, int(best[i])) for i in range(2)] == ["a1a8", "a8a1"]
     assert bool((res.root_value > 0.5).all())          # the side to move is winning
 

@@ -91,10 +91,13 @@ def chess_roots(game, n=6, seed=0):
 
 
 def same_result(a, b, where):
-    for name in ("visits", "child_visits", "child_action", "policy", "action", "root_value"):
+    for name in ("visits", "child_visits", "child_action", "policy", "action", "root_value", "proven",
+                 "proven_plies"):
         assert torch.equal(getattr(a, name), getattr(b, name)), (where, name)
     assert torch.equal(a.tree.visits, b.tree.visits) and torch.equal(a.tree.value_sum, b.tree.value_sum), where
     assert torch.equal(a.tree.child, b.tree.child) and torch.equal(a.tree.depth, b.tree.depth), where
+    for name in ("proven", "unsolved", "best", "plies", "root_end"):      # the solver's arrays
+        assert torch.equal(getattr(a.tree, name), getattr(b.tree, name)), (where, name)
 
 
 @pytest.mark.parametrize("which", ["connect4", "chess"])
@@ -115,6 +118,43 @@ def test_graph_path_equals_the_eager_loop(nb, c4, chess, which, search, noise):
         b = graph.search(root, add_noise=noise)
         same_result(a, b, (which, search, noise, k))
     assert graph._st is not None and b.tree is graph._st.tree
+
+
+def mate_roots(game, rows, which="chess_mate1.txt"):
+    """The positions of those rows of bench/data/<which> (mates in one or two, verified with python-chess)."""
+    from pathlib import Path
+    lines = (Path(__file__).resolve().parents[1] / "bench" / "data" / which).read_text().splitlines()
+    fens = [line.split(";")[0] for line in lines if not line.startswith("#")]
+    return game.from_fen([fens[i] for i in rows])
+
+
+def uniform_chess(state):
+    return torch.zeros(state.board.shape[0], 4672), torch.zeros(state.board.shape[0])
+
+
+@pytest.mark.parametrize("which", ["connect4", "chess"])
+@pytest.mark.parametrize("search", ["puct", "gumbel"])
+def test_graph_path_equals_the_eager_loop_where_proofs_climb(nb, c4, chess, which, search):
+    """Positions full of forced lines (late Connect Four middlegames; chess mates in two that a uniform
+    evaluator proves at 128 simulations, and mates in one searched without the root sweep so that the
+    tree proves them) and enough simulations that the solver proves nodes above the finished ones and
+    whole roots: the solver's arrays and the proven choices are the same on both paths."""
+    game = c4 if which == "connect4" else chess
+    if which == "connect4":
+        rng = random.Random(21)
+        root = game.from_moves([random_moves(rng, rng.randrange(18, 30), game) for _ in range(16)])
+        sims, ev, sweep = 200, hash_eval, True
+    else:
+        root = nb.state_cat([mate_roots(game, [14, 53, 58, 156], "chess_mate2.txt"), mate_roots(game, range(4))])
+        sims, ev, sweep = 128, uniform_chess, False
+    kw = dict(search=search, considered=8, fpu_reduction=0.0, root_sweep=sweep)
+    a = nb.BatchedMCTS(game, ev, sims, **kw).search(root)
+    b = nb.BatchedMCTS(game, ev, sims, graphs=True, **kw).search(root)
+    same_result(a, b, (which, search))
+    t = a.tree
+    climbed = (t.proven != nb.UNPROVEN) & ~t.terminal & (t.parent >= 0)    # proven by the solver, not the rules
+    assert int(climbed.sum()) >= 5, "test data: the solver should prove inner nodes"
+    assert int((a.proven != nb.UNPROVEN).sum()) >= 1, "test data: some roots should be proven"
 
 
 def test_deep_trees_cross_depth_buckets(nb, c4):
@@ -310,7 +350,8 @@ def test_compiled_search_gives_the_eager_loops_results(nb, c4, chess, which, sea
         torch.manual_seed(k)
         same_result(a, compiled.search(root, add_noise=True), (which, k))
     names = ("step", "status", "encode", "fetch", "write") + ("level",) * (search == "puct")
-    assert counters["stats"]["unique_graphs"] - graphs == len(names)              # one graph each, no recompile
+    # one graph each (the select level: one for the root, one below it), no recompile
+    assert counters["stats"]["unique_graphs"] - graphs == len(names) + (search == "puct")
     assert len(log) == 1 and f"the {which} rules, tree reads and writes" in log[0] and "compiled and checked" in log[0]
     assert ("and select level compiled" in log[0]) == (search == "puct"), log
     assert (search == "gumbel") == ("the select level stays plain (Gumbel's scores)" in log[0]), log
@@ -551,9 +592,9 @@ def test_cuda_graphs_equal_the_eager_loop(nb, which, search):
         assert torch.equal(a.action, b.action) and torch.equal(a.policy, b.policy)
     assert "matches the eager loop" in log[-1], log
     assert len(log) == 1 + compiled and (not compiled or "compiled and checked" in log[0]), log
-    # one graph per compiled function (step, status, encode, tree read and writes, PUCT's select level):
-    # nothing recompiled, in a capture or elsewhere
-    assert counters["stats"]["unique_graphs"] - graphs == compiled * (5 + (search == "puct")), log
+    # one graph per compiled function (step, status, encode, tree read and writes, PUCT's select level at
+    # the root and below it): nothing recompiled, in a capture or elsewhere
+    assert counters["stats"]["unique_graphs"] - graphs == compiled * (5 + 2 * (search == "puct")), log
 
 
 class DeviceRecorder(TorchDispatchMode):
@@ -581,8 +622,10 @@ def test_one_simulation_runs_on_a_device_without_data(nb, which, search):
     game = nb.make_game(which, "meta")
     root = nb.state_map(lambda x: x.to("meta"), nb.make_game(which).initial_state(4))
     ev = nb.make_evaluator(game, nb.build_network(game, 8, 1, "meta"), nb.choose_precision("cpu"))
-    mcts = nb.BatchedMCTS(game, ev, 16, search=search, considered=4, graphs=True)
-    game.sync_free = True                              # (the tree's set-up is not captured, but runs here too)
+    # (the tree's set-up is not captured, but runs here too; not the root sweep: it gathers the roots'
+    # legal moves, a data-dependent size, once before the simulations)
+    mcts = nb.BatchedMCTS(game, ev, 16, search=search, considered=4, graphs=True, root_sweep=False)
+    game.sync_free = True
     try:
         st = mcts._persistent(mcts._init_tree(root, False))
         with DeviceRecorder() as rec:

@@ -103,20 +103,31 @@ HAND_WINS = ["434343",     # X to move: column 4 (vertical)
              "1223343474"]  # X to move: column 4 (diagonal)
 
 
+@pytest.mark.parametrize("sweep", [True, False])
 @pytest.mark.parametrize("evaluator", ["uniform", "net"])
-def test_takes_win_in_one(nb, game, net_eval, evaluator):
+def test_takes_win_in_one(nb, game, net_eval, evaluator, sweep):
+    """With the root sweep the win is proven before any simulation (2 suffice); without it the tree
+    finds it and the solver proves it once the winning child is expanded."""
     ev = uniform_eval if evaluator == "uniform" else net_eval
     rng = random.Random(10)
     moves = HAND_WINS + find_positions(game, rng, has_win(game), 10)
     s = game.from_moves(moves)
     firsts = game.to_move_is_first(s).tolist()
     assert any(firsts) and not all(firsts), "positions should cover both colours to move"
-    res = nb.BatchedMCTS(game, ev, 64).search(s)
-    chosen = res.visits.argmax(1).tolist()
+    res = nb.BatchedMCTS(game, ev, 2 if sweep else 64, root_sweep=sweep).search(s)
+    chosen = res.action.tolist()
     for i, m in enumerate(moves):
         wins = winning_moves(game, s, i)
         assert wins, f"test data: {m} has no win in one"
         assert chosen[i] in wins, f"{m}: played {chosen[i] + 1}, wins are {[w + 1 for w in wins]}"
+    assert res.proven.tolist() == [1] * len(moves) and res.proven_plies.tolist() == [1] * len(moves)
+    assert res.root_value.tolist() == [1.0] * len(moves)
+    # the policy target puts its mass evenly on the winning moves (without the sweep: those the tree found)
+    for i in range(len(moves)):
+        wins = winning_moves(game, s, i)
+        target = {int(a): float(p) for a, p in zip(res.child_action[i], res.policy[i]) if p > 0}
+        assert (sorted(target) == wins) if sweep else set(target) <= set(wins), (moves[i], target)
+        assert all(abs(p - 1 / len(target)) < 1e-6 for p in target.values()), (moves[i], target)
 
 
 def test_blocks_an_immediate_threat(nb, game):
@@ -129,7 +140,7 @@ def test_blocks_an_immediate_threat(nb, game):
     firsts = game.to_move_is_first(s).tolist()
     assert any(firsts) and not all(firsts)
     res = nb.BatchedMCTS(game, uniform_eval, 160).search(s)
-    chosen = res.visits.argmax(1).tolist()
+    chosen = res.action.tolist()
     for i, m in enumerate(moves):
         one = game.index(s, i)
         assert not winning_moves(game, one, 0), f"test data: {m} has a win for the mover"
@@ -170,8 +181,11 @@ def test_visits_only_legal_and_sum_to_simulations(nb, game, net_eval, evaluator,
     res = nb.BatchedMCTS(game, ev, sims).search(s, add_noise=noise)
     assert res.visits.shape == (24, 7)
     assert (res.visits[~legal] == 0).all(), "visits on an illegal action"
-    assert torch.equal(res.visits.sum(1), torch.full((24,), float(sims)))
-    assert torch.equal(res.child_visits.sum(1), torch.full((24,), float(sims)))
+    # every simulation visits a root move, except where the root is proven: proven nodes are leaves
+    open_ = res.proven == nb.UNPROVEN
+    assert open_.sum() >= 12, "test data: most roots should stay unproven"
+    assert torch.equal(res.visits.sum(1)[open_], torch.full((int(open_.sum()),), float(sims)))
+    assert torch.equal(res.child_visits.sum(1), res.visits.sum(1)) and (res.visits.sum(1) <= sims).all()
     # child_action lists exactly the legal actions
     for i in range(24):
         acts = sorted(a for a in res.child_action[i].tolist() if a >= 0)
@@ -241,7 +255,11 @@ def test_tree_is_consistent(nb, game, moves, evaluator):
             if bool(t.terminal[b, n]):
                 continue
             kids = [int(c) for c in t.child[b, n] if c >= 0]
-            assert float(t.visits[b, n]) == 1 + sum(float(t.visits[b, c]) for c in kids), (moves[b], n)
+            below = 1 + sum(float(t.visits[b, c]) for c in kids)
+            if int(t.proven[b, n]) == nb.UNPROVEN:
+                assert float(t.visits[b, n]) == below, (moves[b], n)
+            else:                           # once proven, a node is a leaf: later visits stop at it
+                assert float(t.visits[b, n]) >= below, (moves[b], n)
         assert float(t.visits[b, 0]) == sims + 1
 
 
@@ -260,7 +278,7 @@ def test_root_value_sign_with_forced_win(nb, game):
     res = nb.BatchedMCTS(game, uniform_eval, 64).search(s)
     assert (res.root_value > 0.5).all(), res.root_value
     # the same position one ply later (the opponent just won) is -1 for the player to move
-    won = game.step(s, res.visits.argmax(1))
+    won = game.step(s, res.action)
     done, value = game.terminal(won)
     assert done.all() and (value == -1).all()
 
@@ -276,9 +294,9 @@ def test_root_value_sign_when_every_move_loses(nb, game):
 
 
 def test_backed_up_value_matches_rules_at_terminal_children(nb, game):
-    """Q of a winning root child, seen from the root's mover, is +1."""
+    """Q of a winning root child, seen from the root's mover, is +1 (no root sweep: the tree finds it)."""
     s = game.from_moves(["434343"])
-    res = nb.BatchedMCTS(game, uniform_eval, 32).search(s)
+    res = nb.BatchedMCTS(game, uniform_eval, 32, root_sweep=False).search(s)
     t = res.tree
     k = res.child_action[0].tolist().index(3)
     node = int(t.child[0, 0, k])

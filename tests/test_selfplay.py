@@ -18,7 +18,8 @@ class HopelessSearch:
         action = torch.where(legal, torch.arange(K).expand(B, K), -1).to(torch.int32)
         return SimpleNamespace(visits=legal.float(), root_value=torch.full((B,), -1.0),
                                child_visits=legal.float(), child_action=action,
-                               policy=legal.float() / legal.sum(1, keepdim=True), action=legal.float().argmax(1))
+                               policy=legal.float() / legal.sum(1, keepdim=True), action=legal.float().argmax(1),
+                               proven=torch.full((B,), 2, dtype=torch.int8))
 
 
 def make(nb, **kw):
@@ -71,7 +72,8 @@ class PlannedSearch:
         visits = torch.zeros(B, self.game.num_actions)
         visits[torch.arange(B), action] = 1.0
         return SimpleNamespace(visits=visits, root_value=torch.zeros(B), child_visits=torch.ones(B, 1),
-                               child_action=action[:, None].to(torch.int32), policy=torch.ones(B, 1), action=action)
+                               child_action=action[:, None].to(torch.int32), policy=torch.ones(B, 1), action=action,
+                               proven=torch.full((B,), 2, dtype=torch.int8))
 
 
 QUEENS_W = "4k3/8/8/8/8/8/8/QQQ1K3 w - - 0 10"     # ply 18: white's move reaches the cap (19), up 27 pawns

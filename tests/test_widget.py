@@ -104,7 +104,8 @@ class FixedColumnModel:
         visits[0, a] = 1.0
         return self.nb.SearchResult(visits=visits, root_value=torch.zeros(1), child_visits=visits,
                                     child_action=torch.arange(7).view(1, 7), policy=visits,
-                                    action=torch.tensor([a]), tree=None)
+                                    action=torch.tensor([a]), proven=torch.tensor([2], dtype=torch.int8),
+                                    proven_plies=torch.zeros(1, dtype=torch.int16), tree=None)
 
 
 def test_filling_a_column_by_clicking(w, nb, monkeypatch):
