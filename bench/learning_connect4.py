@@ -4,7 +4,8 @@ player with the perfect solver's labels (bench/data/connect4_labels.jsonl).
     python bench/learning_connect4.py [--preset cpu] [--minutes 5] [--marks 1,2,3,5] [--device auto]
                                       [--threads 1] [--simulations N] [--games-per-actor N]
                                       [--batch-size N] [--lr X] [--num-filters N] [--num-blocks N]
-                                      [--num-actors N] [--min-buffer-size N] [--steps N]
+                                      [--num-actors N] [--min-buffer-size N] [--steps N] [--seed N]
+                                      [--fpu-reduction X]
                                       [--out bench/results/learning_connect4]
 
 Training is the notebook's own loop (SingleProcessCoordinator: self_play, train_step), driven the way
@@ -35,7 +36,8 @@ import connect4_strength as strength  # noqa: E402
 from selfplay_throughput import hardware  # noqa: E402
 
 OVERRIDES = ("simulations", "games_per_actor", "batch_size", "lr", "num_filters", "num_blocks",
-             "num_actors", "min_buffer_size", "steps", "seed")
+             "num_actors", "min_buffer_size", "steps", "seed", "fpu_reduction")
+FLOATS = ("lr", "fpu_reduction")
 
 
 def parse_args():
@@ -48,7 +50,7 @@ def parse_args():
     ap.add_argument("--labels", default=str(strength.LABELS))
     ap.add_argument("--out", default=str(HERE / "results" / "learning_connect4"))
     for name in OVERRIDES:
-        ap.add_argument("--" + name.replace("_", "-"), type=float if name == "lr" else int, default=None)
+        ap.add_argument("--" + name.replace("_", "-"), type=float if name in FLOATS else int, default=None)
     return ap.parse_args()
 
 
