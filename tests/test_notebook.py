@@ -117,6 +117,10 @@ def test_papermill_cpu_preset_runs_and_resumes(tmp_path):
     assert any("eval/random_score" in m for m in metrics)
     solved = [m for m in metrics if "eval/solved_keeps_raw" in m]
     assert len(solved) == 2 and all(0 <= m["eval/solved_keeps_search"] <= 1 for m in solved)   # both sessions kept
+    assert re.search(r"tactics on those positions: a four at once made in \d+\.\d% / 100\.0% of \d+, a threat "
+                     r"blocked in \d+\.\d% / \d+\.\d% of \d+", second), second[-2000:]   # the root sweep: every win
+    tactics = [m for m in metrics if "eval/tactics_wins_search" in m]
+    assert len(tactics) == 2 and all(m["eval/tactics_wins_search"] == 1.0 for m in tactics)
 
 
 def test_papermill_chess_short_session(tmp_path):
@@ -126,7 +130,10 @@ def test_papermill_chess_short_session(tmp_path):
                        MAX_PLIES=16, EVAL_GAMES=4)
     assert "fresh run" in out and "training done: step 3" in out, out[-2000:]
     assert re.search(r"vs random: 4 games\s+W \d+ / D \d+ / L \d+", out)
-    assert re.search(r"mate in one \(100 positions\): mates in \d+\.\d% \(raw policy\) / \d+\.\d% \(search", out)
+    assert re.search(r"mate in one \(100 positions\): mates in \d+\.\d% \(raw policy\) / 100\.0% \(search", out)
+    assert re.search(r"vs 1-ply greedy \(mate if it can, else the most material\): 4 games\s+W \d+ / D \d+ / L \d+", out)
+    metrics = [json.loads(l) for l in (tmp_path / "runs" / "chess-cpu" / "metrics.jsonl").read_text().splitlines()]
+    assert any("eval/greedy_score" in m for m in metrics) and any(m.get("eval/mate1_search") == 1.0 for m in metrics)
     assert (tmp_path / "runs" / "chess-cpu" / "latest.json").exists()
 
 

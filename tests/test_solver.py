@@ -146,7 +146,8 @@ def test_a_root_where_every_move_loses_is_a_proven_loss(nb, c4):
     assert torch.allclose(res.policy.sum(1), torch.ones(1))
 
 
-def test_a_move_proven_lost_is_never_played(nb, c4):
+@pytest.mark.parametrize("search", ["puct", "gumbel"])
+def test_a_move_proven_lost_is_never_played(nb, c4, search):
     """Positions where every move but one lets the opponent make four at once: with few simulations
     the search may not know the saving move is good, but it knows the others lose once seen, and
     never plays them while the saving move is unproven."""
@@ -154,7 +155,7 @@ def test_a_move_proven_lost_is_never_played(nb, c4):
     moves = ["15161", "11223", "123242"] + find_positions(c4, random.Random(11), must_block(c4), 5)
     s = c4.from_moves(moves)
     for sims in (16, 64):
-        res = nb.BatchedMCTS(c4, uniform_eval, sims).search(s)
+        res = nb.BatchedMCTS(c4, uniform_eval, sims, search=search, considered=4).search(s)
         t = res.tree
         c_prov, _ = nb.root_children_proofs(t)
         for i, m in enumerate(moves):
@@ -175,7 +176,7 @@ def test_root_choice_rules(nb, c4):
     assert bool((nodes > 0).all())
 
     def choose(proven, plies):
-        t.proven[0, nodes], t.plies[0, nodes] = torch.tensor(proven, dtype=torch.int8), torch.tensor(plies, dtype=torch.int16)
+        t.proven[0, nodes], t.plies[0, nodes] = torch.tensor(proven, dtype=torch.float32), torch.tensor(plies, dtype=torch.int16)
         c_prov, c_plies = nb.root_children_proofs(t)
         policy, slot = nb.root_choice(t, c_prov, c_plies, res.child_visits, res.policy, res.child_visits.argmax(1))
         return policy[0].tolist(), int(slot[0])

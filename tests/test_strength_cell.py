@@ -88,3 +88,83 @@ def test_mate_in_one_score_counts(nb, monkeypatch):
     monkeypatch.setattr(nb, "raw_policy_moves", raw)
     st = nb.mate_in_one_score(player)
     assert st["raw"]["mates"] == 1.0 and st["search"]["mates"] == half_hits / 100 < 1.0
+
+
+def test_puzzles_survive_a_short_ply_cap(nb):
+    """The cpu preset caps chess at 160 plies, and some puzzles come from move 89: loaded as puzzles
+    they keep their position and are still mates in one under that cap."""
+    game = nb.make_game("chess", "cpu", 160)
+    rows = [line.split(";") for line in nb.CHESS_MATE1.strip().splitlines()]
+    fens = [r[0].strip() for r in rows]
+    assert sum(int(f.split()[5]) * 2 >= 160 for f in fens) >= 5, "test data: some puzzles lie past the cap"
+    state = nb.puzzle_positions(game, fens)
+    assert not bool(game.terminal(state)[0].any())
+    assert [f.split()[:5] for f in game.to_fen(state)] == [f.split()[:5] for f in fens]
+    res = nb.BatchedMCTS(game, lambda s: (torch.zeros(len(fens), 4672), torch.zeros(len(fens))), 2).search(state)
+    assert all(game.action_to_str(state, i, int(a)) in r[1].split() for i, (r, a) in enumerate(zip(rows, res.action)))
+
+
+def material_after(board, move):
+    values = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0}
+    board.push(move)
+    side = not board.turn                                       # the mover
+    s = 1000 if board.is_checkmate() else 0 if board.is_game_over() else \
+        sum(v * (len(board.pieces(p, side)) - len(board.pieces(p, not side))) for p, v in values.items())
+    board.pop()
+    return s
+
+
+def test_greedy_player_plays_a_best_one_ply_move(nb):
+    """On random-playout positions the greedy player's move scores the best of python-chess's 1-ply
+    scores (mate 1000, another game end 0, else the mover's material balance), ties broken at random."""
+    game = nb.make_game("chess")
+    rng = random.Random(3)
+    fens = []
+    while len(fens) < 60:
+        b = chess.Board()
+        for _ in range(rng.randrange(4, 80)):
+            moves = list(b.legal_moves)
+            if not moves:
+                break
+            b.push(rng.choice(moves))
+        if not b.is_game_over():
+            fens.append(b.fen())
+    state = game.from_fen(fens)
+    acts = nb.GreedyPlayer(game, torch.Generator().manual_seed(0)).act(state)
+    picks = set()
+    for i, fen in enumerate(fens):
+        b = chess.Board(fen)
+        scores = {m.uci(): material_after(b, m) for m in b.legal_moves}
+        got = game.action_to_str(state, i, int(acts[i]))
+        assert scores[got] == max(scores.values()), (fen, got, scores)
+    # ties at random: the same position many times gets several moves
+    same = game.from_fen([chess.STARTING_FEN] * 40)
+    picks = {game.action_to_str(same, 0, int(a)) for a in nb.GreedyPlayer(game).act(same)}
+    assert len(picks) >= 5
+
+
+def test_tactics_score_counts(nb, monkeypatch):
+    """Connect Four tactics on the inline positions: which positions have a four at once or a threat to
+    stop, by the rules, and the shares a player that always takes / blocks (or never does) gets."""
+    game = nb.make_game("connect4")
+    rows = tokens(nb)
+    state = game.from_moves([r[0] for r in rows])
+    wins, safe = nb.connect4_tactics(game, state)
+    for i in random.Random(1).sample(range(len(rows)), 40):     # against the solver's move values
+        values = solver.move_values(rows[i][0])
+        ply = len(rows[i][0])
+        for c, v in enumerate(values):
+            assert bool(wins[i, c]) == (v is not None and v == (43 - ply) // 2), (rows[i][0], c)
+    has_win = wins.any(1)
+    must = ~has_win & safe.any(1) & (safe != game.legal_mask(state)).any(1)
+    assert int(has_win.sum()) >= 30 and int(must.sum()) >= 30, "test data: want enough of both"
+    good = torch.where(has_win, wins.float().argmax(1), safe.float().argmax(1))
+    legal = game.legal_mask(state)
+    bad = torch.where(has_win, (legal & ~wins).float().argmax(1), (legal & ~safe).float().argmax(1))
+    player, raw = fixed_player(nb, game, good.tolist(), bad.tolist())
+    monkeypatch.setattr(nb, "raw_policy_moves", raw)
+    st = nb.tactics_score(player)
+    assert st["n_wins"] == int(has_win.sum()) and st["n_blocks"] == int(must.sum())
+    assert st["raw"] == {"wins": 1.0, "blocks": 1.0}
+    every_move_wins = int((legal[has_win] == wins[has_win]).all(1).sum())
+    assert st["search"]["wins"] == every_move_wins / int(has_win.sum()) and st["search"]["blocks"] == 0.0

@@ -5,6 +5,9 @@
 STOP_AT ends the session early (like a user stopping the cell: the loop's finally saves).
 With WRITE_MARKER=path set, every checkpoint file write creates that file while it runs and is
 slowed down a little, so a test can kill the process in the middle of a write on purpose.
+STEP_SLEEP=seconds slows every training step (a run that is still training when a test needs it),
+TAKE_OVER=1 takes the run's lease from another process (the form's TAKE_OVER_RUN), LEASE_HEARTBEAT
+sets the lease's heartbeat in seconds.
 
 Prints 'resumed from step k ...' or 'fresh run ...' first, then 'done <step>' at the end, and
 saves the final network's parameters to RUN_DIR/final_params.pt.
@@ -40,13 +43,17 @@ def main():
             time.sleep(0.05)
             Path(marker).unlink()
         nb._fsync_write = marked_write
-    cfg = nb.build_config("connect4", "cpu", run_dir.name, seed=7, steps=steps, checkpoint_interval=interval, **TINY)
+    cfg = nb.build_config("connect4", "cpu", run_dir.name, seed=7, steps=steps, checkpoint_interval=interval,
+                          lease_heartbeat_s=float(os.environ.get("LEASE_HEARTBEAT", 60)), **TINY)
     storage = nb.ColabStorage(run_dir, local_dir=run_dir.parent / "local")
-    coord = nb.SingleProcessCoordinator.create_or_resume(cfg, storage, "cpu", log=lambda m: print(m, flush=True))
+    coord = nb.SingleProcessCoordinator.create_or_resume(cfg, storage, "cpu", log=lambda m: print(m, flush=True),
+                                                         take_over=os.environ.get("TAKE_OVER") == "1")
+    pause = float(os.environ.get("STEP_SLEEP", 0))
     try:
         while coord.step < min(cfg.steps, stop_at):
             coord.self_play()
             coord.train_step()
+            time.sleep(pause)
             if coord.step % cfg.log_interval == 0 or coord.step == cfg.steps:
                 coord.log_record()
             if coord.step % cfg.checkpoint_interval == 0:
