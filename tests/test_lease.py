@@ -52,7 +52,7 @@ def reference(tmp_path_factory):
 
 def test_a_second_trainer_refuses_and_the_first_finishes_clean(tmp_path):
     d = tmp_path / "run"
-    first = start(d, 24, STEP_SLEEP=0.15)
+    first = start(d, 24, STEP_SLEEP=0.5)                             # still training when the second starts
     wait_for(lambda: published_step(d) is not None, what="the first checkpoint")
     second = subprocess.run([sys.executable, str(DRIVER), str(d), "24"], capture_output=True, text=True, timeout=120)
     assert second.returncode != 0
@@ -65,7 +65,7 @@ def test_a_second_trainer_refuses_and_the_first_finishes_clean(tmp_path):
 
 def test_a_takeover_stops_the_first_trainer_and_resumes_exactly(reference, tmp_path):
     d = tmp_path / "run"
-    first = start(d, 24, STEP_SLEEP=0.3)
+    first = start(d, 24, STEP_SLEEP=0.5)
     wait_for(lambda: (published_step(d) or 0) >= 6, what="step 6 published")
     second = start(d, 24, TAKE_OVER=1)
     out2, err2 = second.communicate(timeout=300)
