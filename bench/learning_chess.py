@@ -5,10 +5,11 @@ against references that do not lie: mates in one and two, a uniform random mover
                                    [--games 100] [--device auto] [--threads 1] [--seed 0]
                                    [--simulations N] [--games-per-actor N] [--batch-size N] [--lr X]
                                    [--num-filters N] [--num-blocks N] [--max-plies N] [--steps N]
-                                   [--fpu-reduction X] [--search puct|gumbel] [--out bench/results/learning_chess]
+                                   [--fpu-reduction X] [--search puct|gumbel] [--set NAME=VALUE ...]
+                                   [--out bench/results/learning_chess]
 
-Training is the notebook's own loop (SingleProcessCoordinator: self_play, train_step), with no
-checkpoints; the clock counts training only (it stops while the player is judged). At each mark:
+Training is the notebook's own loop (SingleProcessCoordinator.run; its checkpoints go to a temporary
+folder, its strength curve keeps to the raw policy); the clock counts training only (it stops while the player is judged). At each mark:
   * mate in one (bench/data/chess_mate1.txt, 300 positions) and mate in two (chess_mate2.txt, 300):
     the share where the raw policy (the network's argmax, no search) and the search at the preset's
     simulations play a solving move (python-chess listed every one);
@@ -21,6 +22,7 @@ bench/chess_strength.py adds Stockfish for a saved run.
 """
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
@@ -32,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 from conftest import load_notebook_module  # noqa: E402
+from learning_connect4 import config_sets  # noqa: E402
 from selfplay_throughput import hardware  # noqa: E402
 
 OVERRIDES = ("simulations", "games_per_actor", "batch_size", "lr", "num_filters", "num_blocks", "max_plies",
@@ -52,6 +55,8 @@ def parse_args():
     ap.add_argument("--out", default=str(HERE / "results" / "learning_chess"))
     for name in OVERRIDES:
         ap.add_argument("--" + name.replace("_", "-"), type=float if name in FLOATS else int, default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="any other Config field, e.g. --set value_q_mix=0.5 (repeatable)")
     return ap.parse_args()
 
 
@@ -136,6 +141,7 @@ def main():
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
     if args.search:
         overrides["search"] = args.search
+    overrides.update({"curve_share": 0.0, **config_sets(nb, args.set)})   # the bench judges itself: no curve searches
     cfg = nb.build_config("chess", args.preset, "learning-chess", **overrides)
     marks = sorted({float(m) for m in args.marks.split(",") if float(m) <= args.minutes} | {args.minutes})
     match_marks = set(marks) if args.match_marks == "all" else {marks[-1]} if args.match_marks == "last" else \
@@ -148,15 +154,11 @@ def main():
         coord = nb.SingleProcessCoordinator.create_or_resume(cfg, storage, device, log=lambda m: None)
         g = coord.game
         puzzles = {"mate1": mate_positions(nb, g, "chess_mate1.txt"), "mate2": mate_positions(nb, g, "chess_mate2.txt")}
-        trained, before = 0.0, [0.0] * 7
-        first_step = None
+        before, first = [0.0] * 7, {}
         for mark in marks:
-            while trained < mark * 60:
-                t0 = time.perf_counter()
-                coord.self_play()
-                coord.train_step()
-                trained += time.perf_counter() - t0
-                first_step = first_step or trained
+            coord.run(until_step=math.inf, stop=lambda: coord.train_s >= mark * 60,      # the notebook's loop
+                      on_step=lambda c: first.setdefault("step", c.train_s))
+            trained, first_step = coord.train_s, first.get("step")
             t0 = time.perf_counter()
             sp, before = selfplay_stats(coord, before)
             j = judge(nb, coord, puzzles, mark in match_marks, args.games, cfg.seed)

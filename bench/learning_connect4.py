@@ -5,11 +5,11 @@ player with the perfect solver's labels (bench/data/connect4_labels.jsonl).
                                       [--threads 1] [--simulations N] [--games-per-actor N]
                                       [--batch-size N] [--lr X] [--num-filters N] [--num-blocks N]
                                       [--num-actors N] [--min-buffer-size N] [--steps N] [--seed N]
-                                      [--fpu-reduction X]
+                                      [--fpu-reduction X] [--set NAME=VALUE ...]
                                       [--out bench/results/learning_connect4]
 
-Training is the notebook's own loop (SingleProcessCoordinator: self_play, train_step), driven the way
-the training cell drives it, with no checkpoints. The clock counts training only: it stops while
+Training is the notebook's own loop (SingleProcessCoordinator.run, as the training cell runs it; its
+checkpoints go to a temporary folder, its strength curve keeps to the raw policy). The clock counts training only: it stops while
 the player is judged at a mark. At each mark, on every labelled position, three players choose a
 move: the raw policy (network argmax, "1 simulation"), MCTS with 64 simulations and MCTS with the
 preset's simulations. Reported per player: the share of won/drawn positions where the move keeps
@@ -21,6 +21,7 @@ Nothing is asserted.
 """
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
@@ -51,7 +52,24 @@ def parse_args():
     ap.add_argument("--out", default=str(HERE / "results" / "learning_connect4"))
     for name in OVERRIDES:
         ap.add_argument("--" + name.replace("_", "-"), type=float if name in FLOATS else int, default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="any other Config field, e.g. --set value_q_mix=0.5 (repeatable)")
     return ap.parse_args()
+
+
+def config_sets(nb, items):
+    """--set NAME=VALUE pairs -> overrides, each value parsed as its Config field's type."""
+    types = {f.name: f.type for f in nb.dataclasses.fields(nb.Config)}
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        kind = types.get(name)
+        if kind is None:
+            raise SystemExit(f"--set {item}: {name!r} is not a Config field")
+        kind = {"int": int, "float": float, "bool": lambda v: v.lower() in ("1", "true"), "str": str}.get(
+            getattr(kind, "__name__", kind), str)
+        out[name] = kind(value)
+    return out
 
 
 def judge(nb, coord, records, sims):
@@ -61,19 +79,11 @@ def judge(nb, coord, records, sims):
 
 
 def train_with_marks(nb, coord, marks, on_mark):
-    """Run self_play + train_step until the last mark; call on_mark(minutes) at each one.
-    Only training time counts toward the marks."""
-    trained, pending = 0.0, sorted(marks)
-    if pending and pending[0] == 0:
-        on_mark(0.0, trained)
-        pending.pop(0)
-    while pending:
-        t0 = time.perf_counter()
-        coord.self_play()
-        coord.train_step()
-        trained += time.perf_counter() - t0
-        if trained >= pending[0] * 60:
-            on_mark(pending.pop(0), trained)
+    """Run the notebook's training loop until the last mark; call on_mark(minutes, seconds) at each one.
+    Only training time (self-play + gradient steps: coord.train_s) counts toward the marks."""
+    for mark in sorted(marks):
+        coord.run(until_step=math.inf, stop=lambda: coord.train_s >= mark * 60)   # the notebook's loop
+        on_mark(mark, coord.train_s)
 
 
 def table(rows, sims, device_line, baseline):
@@ -115,6 +125,7 @@ def main():
     nb = load_notebook_module()
     device = nb.pick_device() if args.device == "auto" else torch.device(args.device)
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
+    overrides.update({"curve_share": 0.0, **config_sets(nb, args.set)})   # the bench judges itself: no curve searches
     cfg = nb.build_config("connect4", args.preset, "learning-bench", **overrides)
     records = strength.load_labels(args.labels)
     sims = sorted({1, 64, cfg.simulations})

@@ -10,7 +10,7 @@ def game(nb):
     return nb.make_game("connect4")
 
 
-def add_ids(buf, ids, slots, uids, first=None, P=7, proven=None):
+def add_ids(buf, ids, slots, uids, first=None, P=7, proven=None, q=None):
     """Add positions tagged by id: cur = id (a distinct bitboard per id), opp = 0; policy: all on column id % 7."""
     ids = torch.as_tensor(ids, dtype=torch.int64)
     B = ids.shape[0]
@@ -21,7 +21,8 @@ def add_ids(buf, ids, slots, uids, first=None, P=7, proven=None):
     first = torch.ones(B, dtype=torch.bool) if first is None else torch.as_tensor(first)
     buf.add({"cur": ids, "opp": torch.zeros(B, dtype=torch.int64)}, pi_action, pi_prob,
             torch.as_tensor(uids, dtype=torch.int64), torch.as_tensor(slots, dtype=torch.int64), first,
-            None if proven is None else torch.as_tensor(proven, dtype=torch.int8))
+            None if proven is None else torch.as_tensor(proven, dtype=torch.int8),
+            None if q is None else torch.as_tensor(q, dtype=torch.float32))
 
 
 def stored_ids(buf):
@@ -100,6 +101,22 @@ def test_a_proven_position_trains_toward_its_proven_value(nb, game):
     fresh = nb.ReplayBuffer(game, 16, "cpu")
     fresh.load_state_dict(old)
     assert fresh.proven[:4].tolist() == [U] * 4 and fresh.z[:4].tolist() == [1.0, 1.0, 1.0, 0.0]
+
+
+def test_z_plus_q_blends_the_result_with_the_search_value(nb, game):
+    """q_mix m: target = (1 - m) * result + m * root value (player to move's view); a proof still wins;
+    m = 0 leaves the result alone; the stored root values survive a checkpoint."""
+    U = nb.UNPROVEN
+    for m in (0.0, 0.25):
+        buf = nb.ReplayBuffer(game, 16, "cpu")
+        add_ids(buf, [1, 2, 3], slots=[0] * 3, uids=[5] * 3, first=[True, False, True], proven=[U, U, 1],
+                q=[0.5, -0.25, -1.0])
+        buf.finish(torch.arange(1), torch.tensor([5]), torch.tensor([True]), torch.tensor([1.0]), m)
+        want = [(1 - m) * 1 + m * 0.5, (1 - m) * -1 + m * -0.25, 1.0]
+        assert buf.z[:3].tolist() == pytest.approx(want), m
+    fresh = nb.ReplayBuffer(game, 16, "cpu")
+    fresh.load_state_dict(buf.state_dict())
+    assert fresh.q[:3].tolist() == [0.5, -0.25, -1.0]
 
 
 def test_finish_only_touches_the_matching_game(nb, game):

@@ -121,19 +121,26 @@ def test_papermill_cpu_preset_runs_and_resumes(tmp_path):
                      r"blocked in \d+\.\d% / \d+\.\d% of \d+", second), second[-2000:]   # the root sweep: every win
     tactics = [m for m in metrics if "eval/tactics_wins_search" in m]
     assert len(tactics) == 2 and all(m["eval/tactics_wins_search"] == 1.0 for m in tactics)
+    curve = [m for m in metrics if m.get("event") == "curve"]          # the strength curve, across the resume
+    assert [m["step"] for m in curve] == [5, 10, 15, 20], curve
+    assert all(0 <= m["curve/solved_keeps_raw"] <= 1 and 0 <= m["curve/tactics_blocks_raw"] <= 1 for m in curve)
+    assert all(a["train_min"] < b["train_min"] for a, b in zip(curve, curve[1:]))   # training time carried on
 
 
 def test_papermill_chess_short_session(tmp_path):
     """Chess end to end on CPU: self-play, training, checkpoint, evaluation and the play widget."""
     out = run_notebook(tmp_path, "chess.ipynb", GAME="chess", PRESET="cpu", RUNS_DIR=tmp_path / "runs",
                        STEPS=3, SIMULATIONS=4, GAMES_PER_ACTOR=16, MIN_BUFFER_SIZE=64, BATCH_SIZE=32,
-                       MAX_PLIES=16, EVAL_GAMES=4)
+                       MAX_PLIES=16, EVAL_GAMES=4, CHECKPOINT_INTERVAL=3)
     assert "fresh run" in out and "training done: step 3" in out, out[-2000:]
     assert re.search(r"vs random: 4 games\s+W \d+ / D \d+ / L \d+", out)
     assert re.search(r"mate in one \(100 positions\): mates in \d+\.\d% \(raw policy\) / 100\.0% \(search", out)
     assert re.search(r"vs 1-ply greedy \(mate if it can, else the most material\): 4 games\s+W \d+ / D \d+ / L \d+", out)
     metrics = [json.loads(l) for l in (tmp_path / "runs" / "chess-cpu" / "metrics.jsonl").read_text().splitlines()]
     assert any("eval/greedy_score" in m for m in metrics) and any(m.get("eval/mate1_search") == 1.0 for m in metrics)
+    curve = [m for m in metrics if m.get("event") == "curve"]
+    assert [m["step"] for m in curve] == [3] and curve[0]["curve/mate1_search"] == 1.0, curve
+    assert 0 <= curve[0]["curve/greedy_agree_raw"] <= 1 and 0 <= curve[0]["curve/greedy_score"] <= 1
     assert (tmp_path / "runs" / "chess-cpu" / "latest.json").exists()
 
 

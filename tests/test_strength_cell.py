@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import chess
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,3 +169,72 @@ def test_tactics_score_counts(nb, monkeypatch):
     assert st["raw"] == {"wins": 1.0, "blocks": 1.0}
     every_move_wins = int((legal[has_win] == wins[has_win]).all(1).sum())
     assert st["search"]["wins"] == every_move_wins / int(has_win.sum()) and st["search"]["blocks"] == 0.0
+
+
+# --- the strength curve logged while training ---
+def test_capture_positions_each_offer_a_winning_capture_and_no_mate(nb):
+    """Checked with python-chess: every position is still in play, some move captures or promotes (the
+    greedy rule has material to win) and no move mates (that is the mate-in-one line's job)."""
+    game = nb.make_game("chess")
+    state = nb.capture_positions(game)
+    assert nb.state_batch_size(state) == 300
+    for fen in game.to_fen(state):
+        b = chess.Board(fen)
+        assert not b.is_game_over(), fen
+        assert any(b.is_capture(m) or m.promotion for m in b.legal_moves), fen
+        for m in list(b.legal_moves):
+            b.push(m)
+            mate = b.is_checkmate()
+            b.pop()
+            assert not mate, fen
+
+
+def test_greedy_agreement_is_one_for_the_greedy_rule_and_zero_for_its_worst_move(nb, monkeypatch):
+    game = nb.make_game("chess")
+    state = nb.capture_positions(game)
+    b, a, score = nb.GreedyPlayer.scores(game, state)
+    B = nb.state_batch_size(state)
+    worst = torch.full((B,), float("inf")).scatter_reduce(0, b, score, "amin")
+    pick_worst = torch.zeros(B, dtype=torch.int64).scatter(0, b[score == worst[b]], a[score == worst[b]])
+    player = SimpleNamespace(game=game)
+    for moves, want in ((nb.GreedyPlayer(game).act(state), 1.0), (pick_worst, 0.0)):
+        monkeypatch.setattr(nb, "raw_policy_moves", lambda p, s, moves=moves: moves)
+        assert nb.greedy_agreement(player) == want
+
+
+def small_coordinator(nb, tmp_path, game, **kw):
+    cfg = nb.build_config(game, "cpu", games_per_actor=4, simulations=4, min_buffer_size=32, batch_size=16,
+                          num_filters=8, num_blocks=1, max_plies=0 if game == "connect4" else 40, **kw)
+    storage = nb.ColabStorage(tmp_path / "run", local_dir=tmp_path / "local", log=lambda m: None)
+    return nb.SingleProcessCoordinator.create_or_resume(cfg, storage, "cpu", log=lambda m: None)
+
+
+def test_curve_point_logs_the_lines_within_its_share_and_leaves_the_rng_alone(nb, tmp_path):
+    coord = small_coordinator(nb, tmp_path, "connect4")
+    coord.self_play(); coord.train_step()
+    torch.manual_seed(5); expect = torch.rand(3)
+    torch.manual_seed(5)
+    rec = coord.curve_point()                     # curve time 0 <= share x training time: the search's lines too
+    assert torch.equal(torch.rand(3), expect)     # the curve drew nothing from the training's streams
+    assert set(k for k in rec if k.startswith("curve/")) == {"curve/solved_keeps_raw", "curve/solved_keeps_search",
+                                                             "curve/tactics_blocks_raw", "curve/tactics_blocks_search"}
+    assert 0 < rec["train_min"] == coord.train_s / 60 and rec["event"] == "curve"
+    assert coord.curve_s > 0 and rec["curve_share"] == pytest.approx(coord.curve_s / coord.train_s)
+    coord.train_s = coord.curve_s / coord.cfg.curve_share / 2           # over its share: raw lines only
+    assert "curve/solved_keeps_search" not in coord.curve_point()
+    lines = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["event"] for r in lines if r.get("event")] == ["curve", "curve"]   # (before the third)
+    coord.cfg = nb.dataclasses.replace(coord.cfg, curve_share=0.0)      # 0: never the search's lines
+    coord.curve_s = 0.0
+    assert "curve/solved_keeps_search" not in coord.curve_point()
+    ck = coord.state_dict()["counters"]                                   # the clocks survive a resume
+    assert (ck["train_s"], ck["curve_s"]) == (coord.train_s, coord.curve_s)
+
+
+def test_chess_curve_lines(nb, tmp_path, monkeypatch):
+    monkeypatch.setattr(nb, "CURVE_GAMES", 2)
+    coord = small_coordinator(nb, tmp_path, "chess")
+    rec = nb.strength_curve(coord.make_player(), search=True)
+    assert set(rec) == {"curve/mate1_raw", "curve/mate1_search", "curve/greedy_agree_raw", "curve/greedy_score"}
+    assert rec["curve/mate1_search"] == 1.0 and all(0 <= v <= 1 for v in rec.values())   # the root sweep mates
+    assert set(nb.strength_curve(coord.make_player(), search=False)) == {"curve/mate1_raw", "curve/greedy_agree_raw"}

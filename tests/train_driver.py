@@ -1,4 +1,4 @@
-"""Train a tiny Connect Four run the way the notebook's training loop does (used by the kill tests).
+"""Train a tiny Connect Four run with the notebook's own training loop, `coord.run` (used by the kill tests).
 
     python tests/train_driver.py RUN_DIR STEPS [CHECKPOINT_INTERVAL [STOP_AT]]
 
@@ -49,18 +49,7 @@ def main():
     coord = nb.SingleProcessCoordinator.create_or_resume(cfg, storage, "cpu", log=lambda m: print(m, flush=True),
                                                          take_over=os.environ.get("TAKE_OVER") == "1")
     pause = float(os.environ.get("STEP_SLEEP", 0))
-    try:
-        while coord.step < min(cfg.steps, stop_at):
-            coord.self_play()
-            coord.train_step()
-            time.sleep(pause)
-            if coord.step % cfg.log_interval == 0 or coord.step == cfg.steps:
-                coord.log_record()
-            if coord.step % cfg.checkpoint_interval == 0:
-                coord.save()
-    finally:
-        if coord.step != coord.last_saved_step:
-            coord.save()
+    coord.run(until_step=min(cfg.steps, stop_at), on_step=lambda c: time.sleep(pause))   # the notebook's loop
     torch.save(nb.unwrap(coord.net).state_dict(), run_dir / "final_params.pt")
     print(f"done {coord.step}", flush=True)
 
