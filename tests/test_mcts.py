@@ -332,6 +332,72 @@ def test_mcts_player_beats_random(nb, game):
     assert 0.0 <= r["score_lo"] <= r["score"] <= r["score_hi"] <= 1.0
 
 
+def counting_searches(nb, monkeypatch, as_on_a_gpu=False):
+    """BatchedMCTS that counts the objects built and (as_on_a_gpu: a graph-path search that believes
+    it runs on CUDA, each capture a stand-in that replays the real simulation) the graphs captured."""
+    built, captures = [], []
+
+    class Counting(nb.BatchedMCTS):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            built.append(self)
+            if as_on_a_gpu:
+                self.cuda_graphs = True
+
+        def _capture(self, st, bound):
+            captures.append((st.tree.child.shape[0], bound))
+            mcts = self
+            return type("Replays", (), {"replay": lambda _: mcts._simulate(st, bound)})()
+
+    monkeypatch.setattr(nb, "BatchedMCTS", Counting)
+    return built, captures
+
+
+def test_mcts_player_reuses_its_search_per_batch_size(nb, game, monkeypatch):
+    """Evaluation and the widget keep their search objects (on a GPU: their CUDA graphs): a second
+    match builds none, and a third search at another simulation count builds one."""
+    built, _ = counting_searches(nb, monkeypatch)
+    player = nb.MCTSPlayer(game, ZeroNet(), 8)
+    rand = nb.RandomPlayer(game, torch.Generator().manual_seed(3))
+    nb.play_match(game, player, rand, 12, seed=0)
+    first = len(built)
+    assert first == len(player._searches) >= 1
+    assert {b for b, _ in player._searches} <= set(range(1, 7)) and {s for _, s in player._searches} == {8}
+    nb.play_match(game, player, rand, 12, seed=0)
+    assert len(built) == first                            # every batch size seen already has its search
+    s = game.from_moves(full_column_positions(game, random.Random(1), 3))
+    player.analyse(s, 16)
+    player.analyse(s, 16)
+    assert len(built) == first + 1 and (3, 16) in player._searches
+
+
+def test_mcts_player_on_the_graph_path_pads_batches_and_captures_once(nb, game, monkeypatch):
+    """As on a GPU (stand-in captures on CPU): a shrinking match batch is padded to powers of two, so the
+    searches built are a few sizes, each captured once for the depth buckets it needs; the padded search
+    plays exactly what the eager player plays."""
+    torch.manual_seed(0)
+    net = nb.build_network(game, 8, 1, "cpu").eval()
+    eager = nb.MCTSPlayer(game, net, 12)
+    s = game.from_moves(full_column_positions(game, random.Random(7), 5))
+    ref = eager.analyse(s)
+    built, captures = counting_searches(nb, monkeypatch, as_on_a_gpu=True)
+    graph = nb.MCTSPlayer(game, net, 12, graphs=True, log=[].append)
+    got = graph.analyse(s)
+    assert [m.graphs for m in built] == [True] and list(graph._searches) == [(8, 12)]   # 5 -> 8
+    assert torch.equal(got.action, ref.action) and torch.equal(got.visits, ref.visits)
+    assert got.visits.shape == (5, 7) and got.proven.shape == (5,)
+    n = len(captures)
+    assert n >= 1 and {b for b, _ in captures} == {8}
+    graph.analyse(game.from_moves(full_column_positions(game, random.Random(8), 7)))   # 7 -> 8 as well
+    assert len(built) == 1
+    rand = nb.RandomPlayer(game, torch.Generator().manual_seed(3))
+    nb.play_match(game, graph, rand, 16, seed=0)
+    sizes = {b for b, _ in graph._searches}
+    assert sizes <= {1, 2, 4, 8} and len(built) == len(sizes)
+    per = [(b, d) for b, d in captures]
+    assert len(per) == len(set(per))                      # no (batch, depth bucket) captured twice
+
+
 def test_random_vs_random_is_balanced_and_counts_add_up(nb, game):
     a = nb.RandomPlayer(game, torch.Generator().manual_seed(4))
     b = nb.RandomPlayer(game, torch.Generator().manual_seed(5))

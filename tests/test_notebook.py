@@ -125,6 +125,18 @@ def test_papermill_cpu_preset_runs_and_resumes(tmp_path):
     assert [m["step"] for m in curve] == [5, 10, 15, 20], curve
     assert all(0 <= m["curve/solved_keeps_raw"] <= 1 and 0 <= m["curve/tactics_blocks_raw"] <= 1 for m in curve)
     assert all(a["train_min"] < b["train_min"] for a, b in zip(curve, curve[1:]))   # training time carried on
+    assert re.search(r"section 8 plan: vs random, vs previous checkpoint \(step 20\): 20 games each, up to 42 "
+                     r"plies, 32 simulations \(puct\) a move", second), second[-3000:]
+    assert re.search(r"estimate: ~[\d,]+ searched positions ≈ \d+\.\d min at self-play's \d+ positions/s; "
+                     r"budget 1\.0 min", second), second[-3000:]
+    assert re.search(r"evaluation took \d+\.\d min", second)
+    before = (tmp_path / "runs" / "pm" / "metrics.jsonl").read_text()
+    ck = (tmp_path / "runs" / "pm" / "latest.json").read_text()
+    third = run_notebook(tmp_path, "third.ipynb", PLAY_RUN="pm", STEPS=40, **common)   # play only: trains nothing
+    assert "PLAY_RUN = 'pm': nothing is trained or evaluated" in third, third[-2000:]
+    assert "training done" not in third and "section 8 plan" not in third and "resumed" not in third
+    assert (tmp_path / "runs" / "pm" / "metrics.jsonl").read_text() == before
+    assert (tmp_path / "runs" / "pm" / "latest.json").read_text() == ck
 
 
 def test_papermill_chess_short_session(tmp_path):

@@ -306,6 +306,31 @@ def test_unknown_parameter_names_are_refused(nb):
     nb.check_parameter_names({"GAME": "chess", "PLAY_RUN": "r", "EVAL_GAMES": 4, "_x": 1, "f": print}, set())
 
 
+def test_rerunning_the_config_cell_after_the_later_cells_passes(nb):
+    """Run all, then the configuration cell again: every name the later cells define (library constants
+    such as C4_SOLVED, the cells' own globals: set here to strings, the worst case) is the notebook's, not
+    papermill's; a misspelled injected name is still refused on the first run."""
+    import ast
+    from conftest import NOTEBOOK
+    cells = [("".join(c["source"]), c) for c in json.loads(NOTEBOOK.read_text())["cells"] if c["cell_type"] == "code"]
+    form = next(i for i, (_, c) in enumerate(cells) if "parameters" in c["metadata"].get("tags", []))
+    check = next(i for i, (s, _) in enumerate(cells) if "check_parameter_names(globals()" in s)
+    ns = {k: getattr(nb, k) for k in dir(nb) if not k.startswith("__")}
+    exec(cells[form][0], ns)
+    ns["STEPZ"] = 10                                        # papermill's injected cell, misspelled
+    with pytest.raises(nb.ConfigError, match="STEPZ"):
+        exec(cells[check][0], ns)
+    del ns["STEPZ"]
+    ns["STEPS"] = 3
+    exec(cells[check][0], ns)
+    later = {t.id for s, _ in cells[check + 1:] for node in ast.parse(s).body
+             for t in getattr(node, "targets", [getattr(node, "target", None)]) if isinstance(t, ast.Name)}
+    assert {"C4_SOLVED", "coord", "device"} <= later
+    ns.update({n: "a string" for n in later})
+    exec(cells[check][0], ns)                                # the re-run: no "unknown setting(s)"
+    assert ns["cfg"].steps == 3
+
+
 @pytest.mark.parametrize("name, hint", [("steps", "STEPS"), ("eval_games", "EVAL_GAMES"), ("Game", "GAME"),
                                         ("learning_rate", None)])
 def test_lower_case_parameter_names_are_refused_with_a_hint(nb, name, hint):
