@@ -1,6 +1,6 @@
 """Chess strength beyond "beats a random mover": mate puzzles and matches against fixed opponents.
 
-    python bench/chess_strength.py [--run RUN_DIR] [--simulations N] [--device auto]
+    python bench/chess_strength.py [--run RUN_DIR [--run-only]] [--simulations N] [--device auto]
                                    [--games 100] [--sf-nodes 100] [--max-plies 300] [--skip-stockfish]
     python bench/chess_strength.py --make-mates [--count 300] [--seed 0]      # regenerate the data
 
@@ -10,7 +10,7 @@ Measures, for the player of a trained run (or, without --run, for the baselines 
     every defence). The positions come from playouts (one side greedy for captures, the other
     random, so that one side gets ahead and mates appear) and are verified exhaustively with
     python-chess: a mate-in-2 position has no mate in 1;
-  * a match against a 1-ply material-greedy player (mates if it can, else maximises the material
+  * matches against the uniform random mover and a 1-ply material-greedy player (mates if it can, else maximises the material
     balance after its move, ties broken at random);
   * matches against Stockfish (Debian package `stockfish`, through python-chess's UCI engine API)
     at fixed low strengths: Skill Level 0 (10,000 nodes a move), and full skill limited to
@@ -252,6 +252,7 @@ def main():
     ap.add_argument("--max-plies", type=int, default=300)
     ap.add_argument("--sf-nodes", type=int, default=100)
     ap.add_argument("--skip-stockfish", action="store_true")
+    ap.add_argument("--run-only", action="store_true", help="with --run: no baseline rows (random, greedy players)")
     args = ap.parse_args()
     if args.make_mates:
         t0 = time.perf_counter()
@@ -269,14 +270,14 @@ def main():
             torch.set_num_threads(1)                 # CPU runs share small machines (CI, laptops)
         choose, player = network_player(args.run, args.simulations, args.device)
         name = f"run {Path(args.run).name} ({player.simulations} sims, {player.game.device})"
-        players = {name: lambda: choose, **players}
+        players = {name: lambda: choose} if args.run_only else {name: lambda: choose, **players}
     mates = {k: load_mates(k) for k in (1, 2)}
     print(f"| player | mate-in-1 ({len(mates[1])}) | mate-in-2 ({len(mates[2])}) |\n|---|---|---|")
     for name, make in players.items():
         print(f"| {name} | {100 * mate_accuracy(make(), mates[1]):.1f}% | {100 * mate_accuracy(make(), mates[2]):.1f}% |",
               flush=True)
 
-    opponents = {"greedy (1-ply material)": lambda: greedy_player(args.seed + 2)}
+    opponents = {"random": lambda: random_player(args.seed + 3), "greedy (1-ply material)": lambda: greedy_player(args.seed + 2)}
     engine = None
     if not args.skip_stockfish:
         engine = chess.engine.SimpleEngine.popen_uci(STOCKFISH)
@@ -290,7 +291,7 @@ def main():
     try:
         for name, make in players.items():
             for oname, make_opp in opponents.items():
-                if oname == name:                  # greedy vs greedy says nothing
+                if oname == name:                  # itself says nothing
                     continue
                 t0 = time.perf_counter()
                 w, d, l = play_match(make(), make_opp(), args.games, args.max_plies, args.seed)
