@@ -260,7 +260,7 @@ def test_evaluation_records_survive_a_resume(nb, tmp_path):
     coord.add_event("eval", {"eval/random_score": 0.75})   # written after the last checkpoint
     s2 = nb.ColabStorage(tmp_path / "run", local_dir=tmp_path / "local", log=log)
     resumed = nb.SingleProcessCoordinator.create_or_resume(small_cfg(nb, log_interval=1), s2, "cpu", log=log)
-    on_file = s2.read_metrics()
+    on_file = s2.records.read_metrics()
     assert [r["step"] for r in on_file if "loss/total" in r] == [2]          # step 3 is trained again
     evals = [r for r in on_file if r.get("event") == "eval"]
     assert len(evals) == 1 and evals[0]["eval/random_score"] == 0.75 and evals[0]["step"] == 3
@@ -292,7 +292,7 @@ def test_staging_is_per_process_and_cleaned(nb, tmp_path):
 def test_half_written_metrics_line_is_skipped(nb, tmp_path):
     storage = nb.ColabStorage(tmp_path / "run", local_dir=tmp_path / "local", log=Log())
     (storage.run_dir / "metrics.jsonl").write_text('{"step": 1}\n{"step": 2, "lo')
-    assert storage.read_metrics() == [{"step": 1}]
+    assert storage.records.read_metrics() == [{"step": 1}]
 
 
 # --- papermill parameters ---

@@ -251,11 +251,11 @@ def test_io_error_writing_metrics_is_reported(nb, storage, log, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("builtins.open", broken_open)
-    storage.append_metrics([{"step": 1}])
+    storage.records.append_metrics([{"step": 1}])
     monkeypatch.undo()
     assert "No space left" in log.text()
-    storage.append_metrics([{"step": 2}])
-    assert storage.read_metrics() == [{"step": 2}]
+    storage.records.append_metrics([{"step": 2}])
+    assert storage.records.read_metrics() == [{"step": 2}]
 
 
 # --- coordinator: fresh run, resume, config changes ---
@@ -331,7 +331,7 @@ def test_non_architecture_change_is_allowed_and_recorded(nb, trained_run, tmp_pa
     storage = nb.ColabStorage(run, local_dir=tmp_path / "local", log=log)
     coord = nb.SingleProcessCoordinator.create_or_resume(small_cfg(nb, simulations=6), storage, "cpu", log=log)
     assert coord.step == snap["step"] and coord.cfg.simulations == 6
-    events = [r for r in storage.read_metrics() if r.get("event") == "config_change"]
+    events = [r for r in storage.records.read_metrics() if r.get("event") == "config_change"]
     assert len(events) == 1
     assert events[0]["changes"]["simulations"] == [4, 6]
     assert "simulations" in log.text()
