@@ -96,6 +96,12 @@ def run_notebook(tmp_path, name, **params):
     return text
 
 
+def test_library_cells_are_at_most_250_lines():
+    """Cells are cut by concept, and none grows past what reads in one sitting."""
+    sizes = {i: len(src.splitlines()) for i, src in enumerate(export_cells())}
+    assert max(sizes.values()) <= 250, {i: n for i, n in sizes.items() if n > 250}
+
+
 def test_papermill_cpu_preset_runs_and_resumes(tmp_path):
     common = dict(GAME="connect4", PRESET="cpu", RUNS_DIR=tmp_path / "runs", RUN_NAME="pm", EVAL_GAMES=20,
                   CHECKPOINT_INTERVAL=5)
