@@ -15,6 +15,15 @@ PRESET_VALUES = {
 }
 
 
+# Chess on a GPU takes the cpu preset's measured winner, Gumbel search, at these simulations.
+CHESS_GUMBEL_SIMULATIONS = {"t4": 32, "a100": 64, "a100_short": 32}
+
+
+def chess_values(preset):
+    expected = dict(zip(FORM_NAMES, PRESET_VALUES[preset]), SIMULATIONS=CHESS_GUMBEL_SIMULATIONS[preset])
+    return tuple(expected[n] for n in FORM_NAMES)
+
+
 def values(cfg):
     return tuple(getattr(cfg, n.lower()) for n in FORM_NAMES)
 
@@ -23,9 +32,12 @@ def values(cfg):
 def test_gpu_presets_have_the_issue_values(nb, preset):
     cfg = nb.build_config("chess", preset)
     assert cfg.preset == preset
-    assert values(cfg) == PRESET_VALUES[preset]
+    assert values(cfg) == chess_values(preset)
+    assert cfg.search == "gumbel"
     assert cfg.min_buffer_size <= cfg.buffer_size
     assert cfg.run_name == f"chess-{preset}"
+    connect4 = nb.build_config("connect4", preset)                  # Connect Four keeps PUCT
+    assert connect4.search == "puct" and connect4.num_filters == PRESET_VALUES[preset][2]
 
 
 def test_connect4_t4_takes_the_measured_diff(nb):
@@ -82,7 +94,7 @@ def test_overrides_win_over_the_preset(nb):
 def test_zero_keeps_the_preset(nb):
     zeros = {n: 0 for n in FORM_NAMES}
     for preset in PRESET_VALUES:
-        assert values(nb.build_config("chess", preset, **zeros)) == PRESET_VALUES[preset]
+        assert values(nb.build_config("chess", preset, **zeros)) == chess_values(preset)
     cfg = nb.build_config("connect4", "a100", STEPS=0, SIMULATIONS=50)
     assert cfg.steps == 20000 and cfg.simulations == 50
 
