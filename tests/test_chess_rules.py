@@ -226,6 +226,20 @@ def test_protocol_attributes(nb, game):
     assert set(game.encode_fields) <= {f.name for f in nb.dataclasses.fields(s)}
 
 
+def test_initial_state_is_the_start_fen_and_the_parts_stand_alone(nb, game):
+    """initial_state builds the start position from the tables (no FEN parsing in the rules) and equals
+    from_fen(START_FEN) field by field and python-chess's start board; ChessGame is its four parts
+    side by side, none of them built on another or on Game."""
+    s, ref = game.initial_state(2), game.from_fen([game.START_FEN] * 2)
+    for f in nb.dataclasses.fields(s):
+        a, b = getattr(s, f.name), getattr(ref, f.name)
+        assert a.dtype == b.dtype and torch.equal(a, b), f.name
+    assert game.to_fen(s)[1] == chess.Board().fen()
+    parts = (nb.ChessIO, nb.ChessStep, nb.ChessMoves, nb.ChessTables)
+    assert nb.ChessGame.__bases__ == parts + (nb.Game,)
+    assert all(part.__bases__ == (object,) for part in parts)
+
+
 def test_step_does_not_modify_input(nb, game):
     s = game.from_fen([START, KIWIPETE, "8/8/8/2k5/3Pp3/8/8/4K3 b - d3 0 1", "r3k2r/8/8/8/8/8/8/R3K2R w KQkq - 0 1"])
     mask = game.legal_mask(s)
