@@ -57,8 +57,8 @@ def measure(nb, game, search, net, batch, bound, device, known):
     root = nb.state_map(lambda x: x[:batch].to(device), root)          # (chess_roots adds two positions)
     evaluate = nb.make_evaluator(game, net, nb.choose_precision(device))
     mcts = nb.BatchedMCTS(game, evaluate, 32, search=search, considered=4, graphs=True, log=lambda m: None)
-    st = mcts._persistent(mcts._init_tree(root, False))
-    saved = [x.clone() for x in mcts._buffers(st)]
+    st = mcts.runner.persistent(mcts._init_tree(root, False))
+    saved = [x.clone() for x in mcts.runner.buffers(st)]
     plain = mcts._plain_fns()
     plain.encode = game.encode                            # as with compile_search: the search encodes
     names = ("step", "status", "encode", "fetch", "write") + ("level",) * (search == "puct")
@@ -76,9 +76,9 @@ def measure(nb, game, search, net, batch, bound, device, known):
             return call
         mcts._fns = nb.types.SimpleNamespace(**{**vars(plain), **{n: recorded(n, getattr(plain, n)) for n in names}})
         with OpRecorder() as rec:
-            mcts._simulate(st, bound)
+            mcts.runner.simulate(st, bound)
         total = rec.count
-        for x, y in zip(mcts._buffers(st), saved):        # the same tree again
+        for x, y in zip(mcts.runner.buffers(st), saved):        # the same tree again
             x.copy_(y)
 
         kernels, secs = {}, {}
@@ -103,7 +103,7 @@ def measure(nb, game, search, net, batch, bound, device, known):
                 return out
             return call
         mcts._fns = nb.types.SimpleNamespace(**{**vars(plain), **{n: compiled(n, *fns[n]) for n in names}})
-        mcts._simulate(st, bound)
+        mcts.runner.simulate(st, bound)
     finally:
         game.sync_free = False
     rows = [(k, ops_of[k], kernels[k], secs[k]) for k in ops_of]

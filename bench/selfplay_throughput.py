@@ -89,31 +89,33 @@ def per_simulation_counts(nb, game, mcts, state, device):
     object's functions: the compiled ones if it compiled them; aten ops are then not counted: inductor's
     kernels are not aten ops, and compiled code called under a dispatch mode is not compiled again
     for later batch sizes)."""
-    graphs, mcts.graphs, mcts.cuda_graphs = (mcts.graphs, mcts.cuda_graphs), True, False
+    own = mcts.runner                                     # the eager loop's search borrows a runner
+    runner = own if own is not None else nb.GraphRunner(mcts, False, False, 2)
+    mcts.runner, cuda, runner.cuda_graphs = runner, runner.cuda_graphs, False
     try:
         mcts.search(state)                                # fills the persistent buffers
-        st = mcts._persistent(mcts._init_tree(state, False))
+        st = runner.persistent(mcts._init_tree(state, False))
         bound = 8
         game.sync_free = True
-        mcts._fns = mcts._graph_fns(st)
+        mcts._fns = runner.compiler.functions(mcts, st)
         ops = None
-        if not mcts.compile_search:
+        if not runner.compiler.enabled:
             with OpRecorder() as rec:
-                mcts._simulate(st, bound)
+                runner.simulate(st, bound)
             ops = rec.count
         kernels = None
         if device.type == "cuda":
             from torch.profiler import ProfilerActivity, profile
             sync(device)
             with profile(activities=[ProfilerActivity.CUDA]) as prof:
-                mcts._simulate(st, bound)
+                runner.simulate(st, bound)
                 sync(device)
             kernels = sum(1 for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA)
     finally:
         game.sync_free = False
-        mcts.graphs, mcts.cuda_graphs = graphs
+        runner.cuda_graphs, runner.st = cuda, None
         mcts._fns = mcts._plain_fns()
-        mcts._st = None
+        mcts.runner = own
     return ops, kernels
 
 
@@ -141,7 +143,7 @@ def selfplay_rate(nb, game, cfg, net, prec, device, graphs, moves, compile_searc
         print(f"<!-- {line} -->", flush=True)
         if notes is not None:
             notes.append(f"<!-- B={cfg.games_per_actor}: {line} -->")
-    return rate, peak, mcts.capture_seconds, mcts, actor.state
+    return rate, peak, mcts.runner.capture_seconds if mcts.runner else 0.0, mcts, actor.state
 
 
 def main():
@@ -199,7 +201,7 @@ def main():
                                                                 compile_search=True, notes=notes)
                 peaks.append(p)
                 if mcts_c.compile_search:
-                    compile_s = mcts_c.compile_seconds
+                    compile_s = mcts_c.runner.compiler.seconds
                     _, kernels_c = per_simulation_counts(nb, game, mcts_c, state_c, device)
                 else:                                     # it fell back to the plain functions (see the notes)
                     compiled = "fell back"

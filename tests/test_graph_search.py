@@ -117,7 +117,7 @@ def test_graph_path_equals_the_eager_loop(nb, c4, chess, which, search, noise):
         torch.manual_seed(100 + k)
         b = graph.search(root, add_noise=noise)
         same_result(a, b, (which, search, noise, k))
-    assert graph._st is not None and b.tree is graph._st.tree
+    assert graph.runner.st is not None and b.tree is graph.runner.st.tree
 
 
 def mate_roots(game, rows, which="chess_mate1.txt"):
@@ -174,11 +174,11 @@ def test_one_simulation_asks_the_device_nothing(nb, c4, chess, which, search):
     root = c4_roots(game) if which == "connect4" else chess_roots(game)
     mcts = nb.BatchedMCTS(game, net_eval(nb, game), 16, search=search, considered=4, graphs=True)
     mcts.search(root)                                  # builds the persistent buffers
-    st = mcts._persistent(mcts._init_tree(root, False))
+    st = mcts.runner.persistent(mcts._init_tree(root, False))
     game.sync_free = True
     try:
         with OpRecorder() as rec:
-            mcts._simulate(st, 8)
+            mcts.runner.simulate(st, 8)
     finally:
         game.sync_free = False
     assert rec.syncs == [], rec.syncs
@@ -198,7 +198,7 @@ def as_on_a_gpu(nb, c4, sims=24):
     capture the test sets; -> (that search, its log, an eager search to compare with)."""
     log = []
     mcts = nb.BatchedMCTS(c4, hash_eval, sims, graphs=True, log=log.append)
-    mcts.cuda_graphs = True
+    mcts.runner.cuda_graphs = True
     return mcts, log, nb.BatchedMCTS(c4, hash_eval, sims)
 
 
@@ -209,12 +209,12 @@ def test_a_failed_capture_falls_back_to_the_eager_loop_and_says_so(nb, c4):
 
     def broken(st, bound):
         raise RuntimeError("operation not permitted when stream is capturing")
-    mcts._capture = broken
+    mcts.runner.capture = broken
     res = mcts.search(root)
     same_result(ref, res, "fallback")
     assert len(log) == 1 and "capturing a simulation" in log[0] and "not permitted" in log[0], log
     assert "eager" in log[0]
-    assert mcts.graphs is False and mcts._st is None            # later searches: the eager loop
+    assert mcts.graphs is False and mcts.runner is None            # later searches: the eager loop
     same_result(ref, mcts.search(root), "after the fallback")
 
 
@@ -225,7 +225,7 @@ class Replays:
         self.mcts, self.st, self.bound = mcts, st, bound
 
     def replay(self):
-        self.mcts._simulate(self.st, self.bound)
+        self.mcts.runner.simulate(self.st, self.bound)
 
 
 def test_a_capture_failing_in_a_later_search_falls_back_mid_search(nb, c4):
@@ -235,13 +235,13 @@ def test_a_capture_failing_in_a_later_search_falls_back_mid_search(nb, c4):
     mcts, log, eager = as_on_a_gpu(nb, c4)
 
     def capture(st, bound):
-        if mcts._checked:
+        if mcts.runner.checked:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return Replays(mcts, st, bound)
-    mcts._capture = capture
+    mcts.runner.capture = capture
     same_result(eager.search(roots[0]), mcts.search(roots[0]), "first search")
-    assert mcts._checked and "matches the eager loop" in log[-1]
-    mcts._st.graphs.clear()                             # the next search needs a capture again
+    assert mcts.runner.checked and "matches the eager loop" in log[-1]
+    mcts.runner.st.graphs.clear()                             # the next search needs a capture again
     same_result(eager.search(roots[1]), mcts.search(roots[1]), "capture fails mid-search")
     assert "failed (OutOfMemoryError: CUDA out of memory" in log[-1] and mcts.graphs is False, log
     same_result(eager.search(roots[2]), mcts.search(roots[2]), "eager from now on")
@@ -251,7 +251,7 @@ def test_an_interrupted_first_check_runs_again(nb, c4):
     """The stop button during the first search's comparison must not leave the graphs unchecked."""
     root = c4_roots(c4)
     mcts, log, eager = as_on_a_gpu(nb, c4)
-    mcts._capture = lambda st, bound: Replays(mcts, st, bound)
+    mcts.runner.capture = lambda st, bound: Replays(mcts, st, bound)
     real_eager = mcts._run_eager
 
     def interrupted(t):
@@ -259,10 +259,10 @@ def test_an_interrupted_first_check_runs_again(nb, c4):
     mcts._run_eager = interrupted
     with pytest.raises(KeyboardInterrupt):
         mcts.search(root)
-    assert not mcts._checked and log == []
+    assert not mcts.runner.checked and log == []
     mcts._run_eager = real_eager
     same_result(eager.search(root), mcts.search(root), "checked again")
-    assert mcts._checked and len(log) == 1 and "matches the eager loop" in log[0], log
+    assert mcts.runner.checked and len(log) == 1 and "matches the eager loop" in log[0], log
 
 
 def test_a_capture_that_disagrees_is_not_used(nb, c4):
@@ -279,7 +279,7 @@ def test_a_capture_that_disagrees_is_not_used(nb, c4):
             node, slot = mcts._select(self.st.tree, self.bound, self.st.path)
             mcts._expand(self.st.tree, self.st.s, node, slot)
             self.st.s += 1
-    mcts._capture = SkipsBackup
+    mcts.runner.capture = SkipsBackup
     res = mcts.search(root)
     same_result(ref, res, "disagreeing capture")
     assert len(log) == 1 and "differs from the eager loop" in log[0], log
@@ -290,10 +290,10 @@ def test_a_capture_that_agrees_is_used_and_reported(nb, c4):
     root = c4_roots(c4)
     mcts, log, eager = as_on_a_gpu(nb, c4)
     ref = eager.search(root)
-    mcts._capture = lambda st, bound: Replays(mcts, st, bound)
+    mcts.runner.capture = lambda st, bound: Replays(mcts, st, bound)
     same_result(ref, mcts.search(root), "agreeing capture")
     assert mcts.graphs and len(log) == 1 and "matches the eager loop (visits equal in 100.0%" in log[0], log
-    assert mcts._st.graphs and set(mcts._st.graphs) <= set(nb.DEPTH_BUCKETS)
+    assert mcts.runner.st.graphs and set(mcts.runner.st.graphs) <= set(nb.DEPTH_BUCKETS)
     same_result(ref, mcts.search(root), "second search")    # no second check, same answer
     assert len(log) == 1
 
@@ -311,7 +311,9 @@ def test_self_play_keeps_one_search_object(nb, tmp_path):
     assert coord.mcts is not m and coord.mcts.sims == coord.cfg.simulations
     m = coord.mcts
     coord.cfg.compile_search = True
-    assert coord.mcts is not m and coord.mcts.compile_search is True
+    m2 = coord.mcts                                      # rebuilt; on CPU still the eager loop, where
+    assert m2 is not m and m2.graphs is False and m2.compile_search is False   # there is nothing to compile
+    assert coord.mcts is m2
 
 
 @pytest.mark.parametrize("field", ["cuda_graphs", "compile_search"])
@@ -355,7 +357,7 @@ def test_compiled_search_gives_the_eager_loops_results(nb, c4, chess, which, sea
     assert len(log) == 1 and f"the {which} rules, tree reads and writes" in log[0] and "compiled and checked" in log[0]
     assert ("and select level compiled" in log[0]) == (search == "puct"), log
     assert (search == "gumbel") == ("the select level stays plain (Gumbel's scores)" in log[0]), log
-    fns = compiled._compiled
+    fns = compiled.runner.compiler.fns
     assert compiled.compile_search and all(isinstance(getattr(fns, k), functools.partial) for k in names)
     assert fns.level == compiled._select_level or search == "puct"
     assert compiled._fns.step == game.step and compiled._fns.level == compiled._select_level  # plain between searches
@@ -480,22 +482,22 @@ def test_the_tree_write_check_leaves_the_tree_as_it_was(nb, chess, monkeypatch):
     monkeypatch.setattr(torch, "compile", counting_compiler(dict.fromkeys(COMPILED, 0), []))
     root = chess_roots(chess)
     mcts = nb.BatchedMCTS(chess, net_eval(nb, chess), 16, graphs=True, compile_search=True, log=[].append)
-    st = mcts._persistent(mcts._init_tree(root, False))
-    before = [x.clone() for x in mcts._buffers(st)]
-    fns = mcts._graph_fns(st)
+    st = mcts.runner.persistent(mcts._init_tree(root, False))
+    before = [x.clone() for x in mcts.runner.buffers(st)]
+    fns = mcts.runner.compiler.functions(mcts, st)
     assert fns.write is not mcts._write
-    assert all(torch.equal(x, y) for x, y in zip(before, mcts._buffers(st)))
+    assert all(torch.equal(x, y) for x, y in zip(before, mcts.runner.buffers(st)))
 
 
 def test_warm_up_at_the_last_simulation_stays_in_the_tree(nb, c4):
     """A depth bucket first needed at the last simulation is captured then: its two warm-up simulations
     must not write node N (past the tree: on a GPU a device-side assert that ends the session)."""
     mcts = nb.BatchedMCTS(c4, hash_eval, 8, graphs=True, log=[].append)
-    st = mcts._persistent(mcts._init_tree(c4_roots(c4), False))
+    st = mcts.runner.persistent(mcts._init_tree(c4_roots(c4), False))
     c4.sync_free = True
     try:
         st.s.fill_(mcts.sims)                          # the last simulation's node
-        mcts._warm_up(st, 8)                           # IndexError (CPU) without the clamp
+        mcts.runner.warm_up(st, 8)                           # IndexError (CPU) without the clamp
     finally:
         c4.sync_free = False
     assert int(st.s) == mcts.sims + 1
@@ -523,19 +525,19 @@ def test_a_capture_failing_with_compiled_functions_retries_with_plain_ones(nb, c
     monkeypatch.setattr(torch, "compile", counting_compiler(dict.fromkeys(COMPILED, 0), []))
     root = c4_roots(c4)
     mcts, log, eager = as_on_a_gpu(nb, c4)
-    mcts.compile_search = True
+    mcts.runner.compiler.enabled = True
     ref = eager.search(root)
 
     def capture(st, bound):
         if mcts._fns.step != c4.step and st.graphs:
             raise RuntimeError("operation not permitted when stream is capturing")
         return ReplaysWith(mcts, st, bound)
-    mcts._capture = capture
+    mcts.runner.capture = capture
     same_result(ref, mcts.search(root), "retried")
     assert "compiled and checked" in log[0], log
     assert "failed" in log[1] and "with the compiled functions" in log[1] and "plain functions" in log[1], log
-    assert mcts.cuda_graphs and "matches the eager loop" in log[-1], log
-    assert len(mcts._st.graphs) >= 2 and all(g.fns.step == c4.step for g in mcts._st.graphs.values())
+    assert mcts.runner.cuda_graphs and "matches the eager loop" in log[-1], log
+    assert len(mcts.runner.st.graphs) >= 2 and all(g.fns.step == c4.step for g in mcts.runner.st.graphs.values())
 
 
 def test_a_first_search_that_differs_with_compiled_functions_keeps_the_graphs(nb, c4, monkeypatch):
@@ -553,14 +555,14 @@ def test_a_first_search_that_differs_with_compiled_functions_keeps_the_graphs(nb
         return compiled
     monkeypatch.setattr(torch, "compile", late_miscompile)
     mcts, log, eager = as_on_a_gpu(nb, c4)
-    mcts.compile_search = True
-    mcts._capture = lambda st, bound: Replays(mcts, st, bound)
+    mcts.runner.compiler.enabled = True
+    mcts.runner.capture = lambda st, bound: Replays(mcts, st, bound)
     same_result(eager.search(roots[0]), mcts.search(roots[0]), "the eager loop's result")
     assert "compiled and checked" in log[0] and "differs from the eager loop" in log[1], log
     assert "with the compiled functions" in log[1] and "plain functions" in log[1], log
-    assert mcts.cuda_graphs and not mcts.compile_search and not mcts._st.graphs and not mcts._checked
+    assert mcts.runner.cuda_graphs and not mcts.compile_search and not mcts.runner.st.graphs and not mcts.runner.checked
     same_result(eager.search(roots[1]), mcts.search(roots[1]), "plain graphs")
-    assert mcts._checked and "matches the eager loop" in log[-1] and len(log) == 3, log
+    assert mcts.runner.checked and "matches the eager loop" in log[-1] and len(log) == 3, log
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
@@ -587,7 +589,7 @@ def test_cuda_graphs_equal_the_eager_loop(nb, which, search):
         a = eager.search(root, add_noise=True)
         torch.manual_seed(k)
         b = graph.search(root, add_noise=True)
-        assert graph.cuda_graphs and graph._st.graphs, log
+        assert graph.runner.cuda_graphs and graph.runner.st.graphs, log
         assert torch.equal(a.visits, b.visits) and torch.equal(a.root_value, b.root_value), (which, search, k)
         assert torch.equal(a.action, b.action) and torch.equal(a.policy, b.policy)
     assert "matches the eager loop" in log[-1], log
@@ -627,9 +629,9 @@ def test_one_simulation_runs_on_a_device_without_data(nb, which, search):
     mcts = nb.BatchedMCTS(game, ev, 16, search=search, considered=4, graphs=True, root_sweep=False)
     game.sync_free = True
     try:
-        st = mcts._persistent(mcts._init_tree(root, False))
+        st = mcts.runner.persistent(mcts._init_tree(root, False))
         with DeviceRecorder() as rec:
-            mcts._simulate(st, 8)
+            mcts.runner.simulate(st, 8)
     finally:
         game.sync_free = False
     assert rec.off == set(), sorted(rec.off)[:10]

@@ -1,4 +1,5 @@
 """Batched MCTS: forced wins and blocks, legal visits only, visit sums, batch independence, value signs."""
+import functools
 import random
 
 import pytest
@@ -341,13 +342,13 @@ def counting_searches(nb, monkeypatch, as_on_a_gpu=False):
         def __init__(self, *a, **kw):
             super().__init__(*a, **kw)
             built.append(self)
-            if as_on_a_gpu:
-                self.cuda_graphs = True
+            if as_on_a_gpu and self.runner is not None:
+                self.runner.cuda_graphs = True
+                self.runner.capture = functools.partial(capture, self.runner)
 
-        def _capture(self, st, bound):
-            captures.append((st.tree.child.shape[0], bound))
-            mcts = self
-            return type("Replays", (), {"replay": lambda _: mcts._simulate(st, bound)})()
+    def capture(runner, st, bound):
+        captures.append((st.tree.child.shape[0], bound))
+        return type("Replays", (), {"replay": lambda _: runner.simulate(st, bound)})()
 
     monkeypatch.setattr(nb, "BatchedMCTS", Counting)
     return built, captures
