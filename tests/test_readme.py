@@ -15,6 +15,9 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_readme_main_command_runs_the_notebook_with_the_cpu_preset():
-    main = [c for c in readme_commands() if "papermill" in c]
-    assert len(main) == 1 and "train_alphazero.ipynb" in main[0] and "PRESET cpu" in main[0]
-    assert "torch==2.13.0" in main[0] and "-r requirements.txt" in main[0]
+    """Two notebook commands: the main job (Connect Four) and chess, both the cpu preset, both from scratch."""
+    runs = [c for c in readme_commands() if "papermill" in c]
+    assert sorted(re.search(r"-p GAME (\w+)", c).group(1) for c in runs) == ["chess", "connect4"]
+    for command in runs:
+        assert "train_alphazero.ipynb" in command and "PRESET cpu" in command
+        assert "torch==2.13.0" in command and "-r requirements.txt" in command
