@@ -220,15 +220,18 @@ def test_curve_point_logs_the_lines_within_its_share_and_leaves_the_rng_alone(nb
                                                              "curve/tactics_blocks_raw", "curve/tactics_blocks_search"}
     assert 0 < rec["train_min"] == coord.train_s / 60 and rec["event"] == "curve"
     assert coord.curve_s > 0 and rec["curve_share"] == pytest.approx(coord.curve_s / coord.train_s)
+    assert coord.curve_search_s == coord.curve_s                         # what the search's lines cost
+    coord.train_s = coord.curve_s / coord.cfg.curve_share * 1.5         # under its share now, but not after
+    assert "curve/solved_keeps_search" not in coord.curve_point()       # one more such point: raw lines only
     coord.train_s = coord.curve_s / coord.cfg.curve_share / 2           # over its share: raw lines only
     assert "curve/solved_keeps_search" not in coord.curve_point()
     lines = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["event"] for r in lines if r.get("event")] == ["curve", "curve"]   # (before the third)
+    assert [r["event"] for r in lines if r.get("event")] == ["curve"] * 3   # (before the fourth)
     coord.cfg = nb.dataclasses.replace(coord.cfg, curve_share=0.0)      # 0: never the search's lines
     coord.curve_s = 0.0
     assert "curve/solved_keeps_search" not in coord.curve_point()
     ck = coord.state_dict()["counters"]                                   # the clocks survive a resume
-    assert (ck["train_s"], ck["curve_s"]) == (coord.train_s, coord.curve_s)
+    assert (ck["train_s"], ck["curve_s"], ck["curve_search_s"]) == (coord.train_s, coord.curve_s, coord.curve_search_s)
 
 
 def test_chess_curve_lines(nb, tmp_path, monkeypatch):
