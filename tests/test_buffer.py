@@ -273,24 +273,3 @@ def test_partially_filled_buffer_into_smaller_capacity(nb, game):
     small = nb.ReplayBuffer(game, 5, "cpu")
     small.load_state_dict(buf.state_dict())
     assert stored_ids(small) == [3, 4, 5, 6, 7]
-
-
-def test_surprise_weighting_samples_surprising_positions_more(nb, game):
-    """surprise_share s: a position is drawn in proportion to (1 - s) + s * surprise / mean surprise;
-    s = 0 is uniform whatever the surprise; the surprise survives a checkpoint."""
-    buf = nb.ReplayBuffer(game, 16, "cpu")
-    buf.add({"cur": torch.arange(1, 5), "opp": torch.zeros(4, dtype=torch.int64)},
-            torch.zeros(4, 7, dtype=torch.int64), torch.full((4, 7), 1 / 7), torch.full((4,), 3),
-            torch.zeros(4, dtype=torch.int64), torch.ones(4, dtype=torch.bool), surprise=torch.tensor([0.0, 0.0, 0.0, 3.0]))
-    buf.finish(torch.arange(1), torch.tensor([3]), torch.tensor([True]), torch.tensor([1.0]))
-    gen = torch.Generator().manual_seed(0)
-    for s, want in ((0.0, [0.25] * 4), (0.5, [0.5 / 4] * 3 + [0.5 / 4 + 0.5])):   # mean surprise 0.75
-        planes, _, _ = buf.sample(40_000, generator=gen, surprise_share=s)
-        ids = torch.arange(1, 5)
-        enc = game.encode(nb.Connect4State(ids, torch.zeros_like(ids), torch.zeros_like(ids)))   # (4, 3, 6, 7)
-        match = (planes[:, None] == enc[None]).flatten(2).all(2)                                # (n, 4)
-        got = match.float().mean(0).tolist()
-        assert got == pytest.approx(want, abs=0.01), s
-    fresh = nb.ReplayBuffer(game, 16, "cpu")
-    fresh.load_state_dict(buf.state_dict())
-    assert fresh.surprise[:4].tolist() == [0.0, 0.0, 0.0, 3.0]

@@ -126,28 +126,3 @@ def test_capped_chess_games_can_train_toward_their_search_value(nb):
     assert z[:6] == q[:6].tolist()                       # call 0's root values, capped games
     assert z[6:8] == [1.0, 1.0]                          # mate on the cap ply is a win
     assert z[12:14] == q[4:6].tolist()                   # call 1's root values of the black games
-
-
-def test_surprise_is_recorded_only_when_sampling_uses_it(nb):
-    """surprise_share > 0: each position stores KL(policy target || the root prior the search began with)."""
-    torch.manual_seed(0)
-    logits = torch.tensor([3.0, 0.0, 0.0, 0.0, 0.0, 0.0, -3.0])
-
-    def ev(state):
-        return logits.expand(state.cur.shape[0], 7).clone(), torch.zeros(state.cur.shape[0])
-
-    for share in (0.0, 0.5):
-        cfg, game, actor, buf = make(nb, surprise_share=share)
-        mcts = nb.BatchedMCTS(game, ev, 16)
-        res = []
-        orig = mcts.search
-        mcts.search = lambda s, add_noise=False: res.append(orig(s, add_noise)) or res[-1]
-        actor.play_move(mcts, buf)
-        r = res[0]
-        p, prior = r.policy / r.policy.sum(1, keepdim=True), r.tree.prior[:, 0]
-        kl = torch.where(p > 0, p * (p / prior).log(), 0.0).sum(1)
-        got = buf.surprise[:8].float()
-        if share == 0:
-            assert (got == 0).all()
-        else:
-            assert (kl > 0.05).all() and torch.allclose(got, kl, rtol=1e-2, atol=1e-3)
