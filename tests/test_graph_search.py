@@ -120,20 +120,6 @@ def test_graph_path_equals_the_eager_loop(nb, c4, chess, which, search, noise):
     assert graph.runner.st is not None and b.tree is graph.runner.st.tree
 
 
-@pytest.mark.parametrize("which", ["connect4", "chess"])
-def test_graph_path_equals_the_eager_loop_with_forced_playouts_and_root_temperature(nb, c4, chess, which):
-    """Self-play's PUCT options (forced playouts with target pruning, a root temperature) run the same
-    on the graph path as in the eager loop."""
-    game = c4 if which == "connect4" else chess
-    root = c4_roots(game, seed=5) if which == "connect4" else chess_roots(game, seed=5)
-    kw = dict(forced_k=2.0, root_temp=1.5)
-    torch.manual_seed(7)
-    a = nb.BatchedMCTS(game, net_eval(nb, game), 24, **kw).search(root, add_noise=True)
-    torch.manual_seed(7)
-    b = nb.BatchedMCTS(game, net_eval(nb, game), 24, graphs=True, sync_every=5, **kw).search(root, add_noise=True)
-    same_result(a, b, which)
-
-
 def mate_roots(game, rows, which="chess_mate1.txt"):
     """The positions of those rows of bench/data/<which> (mates in one or two, verified with python-chess)."""
     from pathlib import Path
@@ -328,9 +314,6 @@ def test_self_play_keeps_one_search_object(nb, tmp_path):
     m2 = coord.mcts                                      # rebuilt; on CPU still the eager loop, where
     assert m2 is not m and m2.graphs is False and m2.compile_search is False   # there is nothing to compile
     assert coord.mcts is m2
-    coord.cfg.forced_playouts, coord.cfg.root_temp = 2.0, 1.25    # self-play's own options reach its search
-    m3 = coord.mcts
-    assert m3 is not m2 and m3.rule.forced_k == 2.0 and m3.root_temp == 1.25
 
 
 @pytest.mark.parametrize("field", ["cuda_graphs", "compile_search"])

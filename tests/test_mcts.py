@@ -434,32 +434,3 @@ def test_root_temperature_flattens_only_the_self_play_prior(nb, game):
         assert torch.allclose(t.prior[:, 0], want, atol=1e-6), noise
         inner = t.prior[0, 1][t.action[0, 1] >= 0]                    # node 1: a child of the empty board
         assert torch.allclose(inner, torch.softmax(logits, 0), atol=1e-6)
-
-
-def test_forced_playouts_visit_every_root_move_and_pruning_takes_them_out_of_the_target(nb, game):
-    """forced_k = 2 (self-play's search): every legal root move with a prior gets visits however low its
-    prior; the policy target drops visits from every move but the most visited (never below the count
-    that keeps its PUCT score under the best's; one visit left drops to 0); the move played is unchanged."""
-    s = game.from_moves(["", "3333", "1212", "44"])
-    logits = torch.tensor([0.0, 0.5, 1.0, 5.0, 1.0, 0.5, 0.0])
-
-    def ev(state):
-        return logits.expand(state.cur.shape[0], 7).clone(), torch.zeros(state.cur.shape[0])
-
-    kw = dict(dirichlet_frac=0.0, fpu_reduction=0.25)
-    plain = nb.BatchedMCTS(game, ev, 48, **kw).search(s, add_noise=True)
-    res = nb.BatchedMCTS(game, ev, 48, forced_k=2.0, **kw).search(s, add_noise=True)
-    legal = res.child_action >= 0
-    assert (plain.child_visits[legal] == 0).any(), "the test needs moves plain PUCT leaves unvisited"
-    assert (res.child_visits[legal] >= 1).all()
-    assert (res.child_visits.sum(1) == 48).all()
-    best = res.child_visits.argmax(1, keepdim=True)
-    assert torch.equal(res.action, best.squeeze(1))
-    rule, t = nb.PuctRule(forced_k=2.0), res.tree
-    left = rule.pruned(t, res.child_visits, torch.full_like(res.child_visits, nb.UNPROVEN), best)
-    assert torch.equal(left.gather(1, best), res.child_visits.gather(1, best))
-    assert (left <= res.child_visits).all() and (left != 1).all()
-    assert left.sum() < res.child_visits.sum(), "pruning took no forced visit out"
-    assert torch.allclose(res.policy, left / left.sum(1, keepdim=True))
-    # without pruning the target would be the visit shares; the best move's share grows
-    assert (res.policy.gather(1, best) > (res.child_visits / 48).gather(1, best)).all()
