@@ -416,21 +416,3 @@ def test_mcts_player_act_is_legal(nb, game):
     legal = game.legal_mask(s)
     assert acts.shape == (12,)
     assert legal[torch.arange(12), acts].all()
-
-
-def test_root_temperature_flattens_only_the_self_play_prior(nb, game):
-    """root_temp T: with noise (self-play) the root prior is softmax(logits / T) over legal moves; without
-    noise (evaluation, play) it stays softmax(logits); inner nodes keep the network's prior."""
-    s = game.from_moves(["", "3333", "444444"])
-    legal = game.legal_mask(s)
-    logits = torch.arange(7.0) * 0.5
-
-    def ev(state):
-        return logits.expand(state.cur.shape[0], 7).clone(), torch.zeros(state.cur.shape[0])
-
-    for noise, T in ((True, 2.0), (False, 1.0)):
-        t = nb.BatchedMCTS(game, ev, 16, dirichlet_frac=0.0, root_temp=2.0).search(s, add_noise=noise).tree
-        want = torch.softmax((logits / T).expand(3, 7).masked_fill(~legal, float("-inf")), 1)
-        assert torch.allclose(t.prior[:, 0], want, atol=1e-6), noise
-        inner = t.prior[0, 1][t.action[0, 1] >= 0]                    # node 1: a child of the empty board
-        assert torch.allclose(inner, torch.softmax(logits, 0), atol=1e-6)

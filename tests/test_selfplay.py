@@ -61,9 +61,8 @@ class PlannedSearch:
     """A search stub that plays a fixed UCI move per game and call: plan[i][k] for game i at call k."""
     gumbel = False
 
-    def __init__(self, game, plan, root_value=None):
+    def __init__(self, game, plan):
         self.game, self.plan, self.calls = game, plan, 0
-        self.root_value = torch.zeros(len(plan)) if root_value is None else root_value
 
     def search(self, state, add_noise=False):
         from types import SimpleNamespace
@@ -72,7 +71,7 @@ class PlannedSearch:
         self.calls += 1
         visits = torch.zeros(B, self.game.num_actions)
         visits[torch.arange(B), action] = 1.0
-        return SimpleNamespace(visits=visits, root_value=self.root_value, child_visits=torch.ones(B, 1),
+        return SimpleNamespace(visits=visits, root_value=torch.zeros(B), child_visits=torch.ones(B, 1),
                                child_action=action[:, None].to(torch.int32), policy=torch.ones(B, 1), action=action,
                                proven=torch.full((B,), 2, dtype=torch.int8))
 
@@ -82,13 +81,13 @@ QUEENS_B = "4k3/8/8/8/8/8/8/QQQ1K3 b - - 0 9"      # ply 17: black moves, then w
 MATE_ON_CAP = "6k1/5ppp/8/8/8/8/8/R5K1 w - - 0 10"  # ply 18: Ra8# lands on the cap ply: a win, not a verdict
 
 
-def play_to_cap(nb, material_value, root_value=None, **kw):
-    cfg = nb.build_config("chess", "cpu", games_per_actor=8, max_plies=19, material_value=material_value, **kw)
+def play_to_cap(nb, material_value):
+    cfg = nb.build_config("chess", "cpu", games_per_actor=8, max_plies=19, material_value=material_value)
     game = nb.make_game("chess", max_plies=19)
     actor, buf = nb.SelfPlayActor(game, cfg, 0, "cpu"), nb.ReplayBuffer(game, 64, "cpu")
     actor.state = game.from_fen([QUEENS_W] * 4 + [QUEENS_B] * 2 + [MATE_ON_CAP] * 2)
     plan = [["e1e2", "e2e4"]] * 4 + [["e8d8", "e1e2"]] * 2 + [["a1a8", "e2e4"]] * 2
-    search = PlannedSearch(game, plan, root_value)
+    search = PlannedSearch(game, plan)
     for _ in range(2):
         actor.play_move(search, buf)
     return actor, buf
@@ -114,15 +113,3 @@ def test_without_material_value_capped_games_are_draws(nb):
     actor, buf = play_to_cap(nb, 0.0)
     z = buf.z[:16].tolist()
     assert z[:6] == [0.0] * 6 and z[6:8] == [1.0, 1.0] and z[12:14] == [0.0, 0.0]
-
-
-def test_capped_chess_games_can_train_toward_their_search_value(nb):
-    """capped_target="search": each position of a capped game trains toward its own root search value
-    (the material verdict is not used); a game that ends by the rules on the cap ply keeps its result."""
-    q = torch.tensor([0.25, -0.5, 0.75, 0.0, -0.25, 0.5, -0.75, 0.125])
-    actor, buf = play_to_cap(nb, 0.5, q, capped_target="search")
-    assert buf.ready[:16].tolist() == [True] * 8 + [False] * 4 + [True] * 2 + [False] * 2
-    z = buf.z[:16].tolist()
-    assert z[:6] == q[:6].tolist()                       # call 0's root values, capped games
-    assert z[6:8] == [1.0, 1.0]                          # mate on the cap ply is a win
-    assert z[12:14] == q[4:6].tolist()                   # call 1's root values of the black games
