@@ -141,10 +141,11 @@ def main():
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
     if args.search:
         overrides["search"] = args.search
-    overrides.update({"curve_share": 0.0,                                 # the bench judges itself: no curve searches
-                      "train_minutes": 0.0 if "steps" in overrides else args.minutes,   # the schedule: --steps, else
-                      **config_sets(nb, args.set)})                                     # the bench's own budget
+    steps_given = "steps" in overrides
+    overrides.update({"curve_share": 0.0, **config_sets(nb, args.set)})   # the bench judges itself: no curve searches
     cfg = nb.build_config("chess", args.preset, "learning-chess", **overrides)
+    if "train_minutes" not in overrides:      # the schedule: --steps alone, else the bench's own minutes as the budget
+        cfg = nb.dataclasses.replace(cfg, train_minutes=0.0 if steps_given else args.minutes)
     marks = sorted({float(m) for m in args.marks.split(",") if float(m) <= args.minutes} | {args.minutes})
     match_marks = set(marks) if args.match_marks == "all" else {marks[-1]} if args.match_marks == "last" else \
         {float(m) for m in args.match_marks.split(",")}

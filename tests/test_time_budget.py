@@ -1,7 +1,8 @@
-"""TRAIN_MINUTES, the time budget (section 4's Config, `coord.run`): training stops once that many minutes
-of self-play + training are spent, counted across resumes; the last step is logged, drawn on the curve
-and saved; the learning rate's cosine reaches its floor there if the budget ends before STEPS; a re-run
-of a finished run trains no more until the budget is raised, as with STEPS."""
+"""TRAIN_MINUTES, the time budget (section 4's Config, `coord.run`): training stops at the first
+checkpoint after that many minutes of self-play + training, counted across resumes; the last step is
+logged, drawn on the curve and saved like any checkpoint; the learning rate's cosine reaches its floor
+there if the budget ends before STEPS, and a resume sets the LR from the restored clock; a re-run of a
+finished run trains no more until the budget is raised."""
 import json
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 
 def coordinator(nb, tmp_path, **kw):
     cfg = nb.build_config("connect4", "cpu", "budget", games_per_actor=8, simulations=4, min_buffer_size=32,
-                          batch_size=16, num_filters=8, num_blocks=1, log_interval=1000, checkpoint_interval=1000,
+                          batch_size=16, num_filters=8, num_blocks=1, log_interval=1000, checkpoint_interval=4,
                           warmup_steps=2, **kw)
     storage = nb.ColabStorage(tmp_path / "budget", local_dir=tmp_path / "local", log=lambda m: None)
     return nb.SingleProcessCoordinator.create_or_resume(cfg, storage, "cpu", log=lambda m: None)
@@ -37,6 +38,8 @@ def test_lr_follows_the_clock_when_it_is_further_on(nb, tmp_path):
     assert coord._lr_factor(501) == pytest.approx(floor + 0.9 * 0.5 * (1 + nb.math.cos(nb.math.pi * 0.75)))
     coord.train_s = 6000.0                                           # past the budget: the floor
     assert coord._lr_factor(501) == pytest.approx(floor) and coord.out_of_time()
+    coord.step = 5                                                   # not a checkpoint step: one more to go
+    assert not coord.out_of_time()
     coord.train_s = 30.0                                             # the steps further on: they decide
     assert coord._lr_factor(501) == pytest.approx(by_steps)
     plain = coordinator(nb, tmp_path / "plain", steps=1000)          # no budget: the clock is ignored
@@ -49,15 +52,21 @@ def test_training_stops_at_the_budget_and_a_rerun_resumes_it(nb, tmp_path):
     coord = coordinator(nb, tmp_path, steps=100_000, train_minutes=budget_min)
     coord.run()
     stopped = coord.step
-    assert 0 < stopped < 100_000 and coord.train_s >= 60 * budget_min and coord.out_of_time()
+    assert 0 < stopped < 100_000 and stopped % 4 == 0 and coord.out_of_time()   # at a checkpoint step
+    assert coord.train_s >= 60 * budget_min
     lines = [json.loads(l) for l in (tmp_path / "budget" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines if "loss/total" in r] == [stopped]          # the last step logged
-    assert [r["step"] for r in lines if r.get("event") == "curve"] == [stopped]  # drawn on the curve
+    curve = [r["step"] for r in lines if r.get("event") == "curve"]
+    assert curve == list(range(4, stopped + 1, 4))                               # drawn on the curve
     assert coord.last_saved_step == stopped and coord.storage.pending is None    # and saved
+    gens = coord.storage.generations()
+    assert [g["step"] for g in gens] == [stopped, stopped - 4]   # section 8's previous checkpoint: one interval back
     assert coord.scheduler.get_last_lr()[0] < 0.2 * coord.cfg.lr                 # near the cosine's floor
 
     again = coordinator(nb, tmp_path, steps=100_000, train_minutes=budget_min)  # the user re-runs: resumed,
-    assert again.step == stopped and again.train_s == coord.train_s             # the clock too
+    assert again.step == stopped and again.train_s == coord.train_s             # the clock too, and the LR
+    assert again.optimizer.param_groups[0]["lr"] == pytest.approx(again.cfg.lr * again._lr_factor(stopped))
+    assert again.optimizer.param_groups[0]["lr"] < 0.2 * again.cfg.lr           # from it (not from the steps)
     again.run()
     assert again.step == stopped                                                  # nothing more to train
     more = coordinator(nb, tmp_path, steps=100_000, train_minutes=2 * budget_min)   # a larger budget goes on
