@@ -53,9 +53,12 @@ def expected_start(run_dir, published):
     return f"resumed from step {max(steps)} " if steps else "fresh run"
 
 
+START = ("fresh run", "resumed from step")     # how the driver's start line begins
+
+
 def start_line(lines):
     """The first 'fresh run ...' or 'resumed from step k ...' line (a rebuilt pointer logs lines before it)."""
-    return next((l for l in lines if l.startswith(("fresh run", "resumed from step"))), "".join(lines))
+    return next((l for l in lines if l.startswith(START)), "".join(lines))
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +96,7 @@ def test_sigkill_at_random_moments_resumes_from_last_published_checkpoint(refere
         proc = subprocess.Popen([sys.executable, str(DRIVER), str(d), "12", "1"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines = [proc.stdout.readline()]        # "fresh run ..." or "resumed from step k ..."
-        while lines[-1] and not lines[-1].startswith(("fresh run", "resumed from step")):
+        while lines[-1] and not lines[-1].startswith(START):
             lines.append(proc.stdout.readline())
         assert start_line(lines).startswith(expected), (lines, published)
         # every other kill waits for a checkpoint write to be under way; the others hit at random
