@@ -273,3 +273,36 @@ def test_partially_filled_buffer_into_smaller_capacity(nb, game):
     small = nb.ReplayBuffer(game, 5, "cpu")
     small.load_state_dict(buf.state_dict())
     assert stored_ids(small) == [3, 4, 5, 6, 7]
+
+
+def test_material_target_looks_ahead_in_the_same_game(nb, game):
+    """material = (plies x slots, mix): each position's target blends in the material score stored for
+    the same game's position that many plies later, seen from its own mover (the sign flips with an odd
+    horizon); positions with no such ply (the game ended first) keep the result; mix 0 changes nothing.
+    The ring wraps (capacity 9, 2 slots x 5 plies) so the lookup must wrap with it; `mat` survives a resume."""
+    def play(horizon, mix):
+        buf = nb.ReplayBuffer(game, 9, "cpu")
+        add_ids(buf, [90, 91], slots=[0, 1], uids=[7, 8])         # an old game pair: overwritten below
+        for t in range(5):                                         # slot 0: game 0 (5 plies), slot 1: game 1 (4)
+            ids, slots, uids = ([10 + t, 20 + t], [0, 1], [0, 1]) if t < 4 else ([14, 30], [0, 1], [0, 3])
+            buf.add({"cur": torch.tensor(ids), "opp": torch.zeros(2, dtype=torch.int64)},
+                    torch.zeros(2, 7, dtype=torch.int64), torch.full((2, 7), 1 / 7), torch.tensor(uids),
+                    torch.tensor(slots), torch.tensor([t % 2 == 0] * 2), mat=torch.tensor([0.1 * t, -0.2 * t]))
+        buf.finish(torch.arange(2), torch.tensor([0, 1]), torch.tensor([True, True]), torch.tensor([1.0, -1.0]),
+                   material=(horizon * 2, mix))
+        return buf, {int(c): float(z) for c, z, r in zip(buf.fields["cur"], buf.z, buf.ready) if r}
+    _, plain = play(2, 0.0)
+    assert plain == {11: -1.0, 12: 1.0, 13: -1.0, 14: 1.0, 20: -1.0, 21: 1.0, 22: -1.0, 23: 1.0}   # 10: overwritten
+    buf, two = play(2, 0.5)
+    want = dict(plain)
+    want.update({11: 0.5 * -1 + 0.5 * 0.3, 12: 0.5 * 1 + 0.5 * 0.4,       # same mover two plies on
+                 20: 0.5 * -1 + 0.5 * -0.4, 21: 0.5 * 1 + 0.5 * -0.6})
+    assert two == pytest.approx(want, abs=1e-3)
+    _, one = play(1, 0.5)
+    want = dict(plain)
+    want.update({11: 0.5 * -1 - 0.5 * 0.2, 12: 0.5 * 1 - 0.5 * 0.3, 13: 0.5 * -1 - 0.5 * 0.4,   # the other mover
+                 20: 0.5 * -1 + 0.5 * 0.2, 21: 0.5 * 1 + 0.5 * 0.4, 22: 0.5 * -1 + 0.5 * 0.6})
+    assert one == pytest.approx(want, abs=1e-3)
+    fresh = nb.ReplayBuffer(game, 9, "cpu")
+    fresh.load_state_dict(buf.state_dict())
+    assert torch.equal(fresh.mat, buf.mat)

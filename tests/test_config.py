@@ -178,6 +178,23 @@ def test_material_value_is_for_chess_only(nb):
     assert "MATERIAL_VALUE" in str(e.value) and "0.0..0.9" in str(e.value), str(e.value)
 
 
+def test_material_target_is_for_chess_only_and_must_fit_the_buffer(nb):
+    for p in ("cpu", "t4", "a100", "a100_short"):
+        cfg = nb.build_config("chess", p)
+        assert (cfg.material_mix, cfg.material_horizon) == (0.5, 8)
+        assert cfg.material_horizon * cfg.num_actors * cfg.games_per_actor < cfg.buffer_size
+    assert nb.build_config("chess", "cpu", MATERIAL_MIX=0.0).material_mix == 0.0      # pure AlphaZero targets
+    assert nb.build_config("connect4", "cpu").material_mix == 0.0
+    with pytest.raises(ValueError) as e:
+        nb.build_config("connect4", "cpu", MATERIAL_MIX=0.5)
+    assert "MATERIAL_MIX" in str(e.value) and "chess only" in str(e.value), str(e.value)
+    with pytest.raises(ValueError) as e:                      # 200 plies x 64 games: 12,800 rows of a 10,000 ring
+        nb.build_config("chess", "cpu", MATERIAL_HORIZON=200, BUFFER_SIZE=10_000)
+    msg = str(e.value)
+    assert "MATERIAL_HORIZON = 200" in msg and "10000" in msg and "BUFFER_SIZE" in msg, msg
+    assert nb.build_config("chess", "cpu", MATERIAL_HORIZON=200, BUFFER_SIZE=10_000, MATERIAL_MIX=0.0).material_mix == 0
+
+
 def test_unknown_override_name(nb):
     with pytest.raises(ValueError) as e:
         nb.build_config("connect4", "cpu", NUM_FILTRES=64)

@@ -81,8 +81,9 @@ QUEENS_B = "4k3/8/8/8/8/8/8/QQQ1K3 b - - 0 9"      # ply 17: black moves, then w
 MATE_ON_CAP = "6k1/5ppp/8/8/8/8/8/R5K1 w - - 0 10"  # ply 18: Ra8# lands on the cap ply: a win, not a verdict
 
 
-def play_to_cap(nb, material_value):
-    cfg = nb.build_config("chess", "cpu", games_per_actor=8, max_plies=19, material_value=material_value)
+def play_to_cap(nb, material_value, material_mix=0.0, material_horizon=8):
+    cfg = nb.build_config("chess", "cpu", games_per_actor=8, max_plies=19, material_value=material_value,
+                          material_mix=material_mix, material_horizon=material_horizon)
     game = nb.make_game("chess", max_plies=19)
     actor, buf = nb.SelfPlayActor(game, cfg, 0, "cpu"), nb.ReplayBuffer(game, 64, "cpu")
     actor.state = game.from_fen([QUEENS_W] * 4 + [QUEENS_B] * 2 + [MATE_ON_CAP] * 2)
@@ -107,6 +108,19 @@ def test_capped_chess_games_train_toward_their_material(nb):
     assert z[4:6] == pytest.approx([-v] * 2)             # black to move, down the queens
     assert z[6:8] == [1.0, 1.0]                          # mate on the cap ply is a win
     assert z[12:14] == pytest.approx([v] * 2)            # white to move in the black games
+
+
+def test_material_target_reads_the_same_game_later_from_the_movers_side(nb):
+    """material_mix 0.5, horizon 1: a position trains half toward the capped result, half toward the
+    material of the next position of its game, which the other side moves in (the sign flips). Only the
+    black games have a next position (the white games and the mates ended after one move)."""
+    import math
+    _, buf = play_to_cap(nb, 0.5, material_mix=0.5, material_horizon=1)
+    v, t = 0.5 * math.tanh(27 / 5), math.tanh(27 / 5)
+    z = buf.z[:16].tolist()
+    assert z[:4] == pytest.approx([v] * 4, abs=1e-3)                    # no next position: the result alone
+    assert z[4:6] == pytest.approx([0.5 * -v + 0.5 * -t] * 2, abs=1e-3)   # black to move: white up 27 next
+    assert z[6:8] == [1.0, 1.0] and z[12:14] == pytest.approx([v] * 2, abs=1e-3)
 
 
 def test_without_material_value_capped_games_are_draws(nb):
