@@ -261,6 +261,9 @@ def main():
         print(f"{time.perf_counter() - t0:.0f}s")
         return
 
+    if not args.skip_stockfish and not Path(STOCKFISH).is_file():     # before the long part, not after it
+        raise SystemExit(f"no Stockfish at {STOCKFISH}: install it (Debian: apt-get install stockfish) "
+                         "or pass --skip-stockfish")
     # factories: every puzzle set and every match gets a fresh, identically seeded random/greedy player,
     # so a baseline row does not depend on which matches were played before it
     players = {"random": lambda: random_player(args.seed), "greedy (1-ply material)": lambda: greedy_player(args.seed + 1)}

@@ -6,7 +6,7 @@ against references that do not lie: mates in one and two, a uniform random mover
                                    [--simulations N] [--games-per-actor N] [--batch-size N] [--lr X]
                                    [--num-filters N] [--num-blocks N] [--max-plies N] [--steps N]
                                    [--fpu-reduction X] [--search puct|gumbel] [--set NAME=VALUE ...]
-                                   [--out bench/results/learning_chess]
+                                   [--out bench/results/learning_chess] [--keep RUN_DIR]
 
 Training is the notebook's own loop (SingleProcessCoordinator.run; its checkpoints go to a temporary
 folder, its strength curve keeps to the raw policy); the clock counts training only (it stops while the player is judged). At each mark:
@@ -18,7 +18,8 @@ folder, its strength curve keeps to the raw policy); the clock counts training o
     many against the 1-ply greedy player (mate if it can, else the most material), colours alternating,
     the same 4-ply random opening per pair, the preset's ply cap: W/D/L and the score with a 95% interval.
 Prints a markdown table naming the device; writes <out>.json and <out>.png. Nothing is asserted.
-bench/chess_strength.py adds Stockfish for a saved run.
+bench/chess_strength.py adds Stockfish for a saved run: `--keep RUN_DIR` trains in that folder (a new
+one) instead of a temporary one, so its checkpoints stay (bench/value_material_probe.py reads them too).
 """
 import argparse
 import json
@@ -53,6 +54,7 @@ def parse_args():
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--search", choices=("puct", "gumbel"))
     ap.add_argument("--out", default=str(HERE / "results" / "learning_chess"))
+    ap.add_argument("--keep", help="train in this new run folder and keep it (default: a temporary one)")
     for name in OVERRIDES:
         ap.add_argument("--" + name.replace("_", "-"), type=float if name in FLOATS else int, default=None)
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -153,7 +155,10 @@ def main():
     print(f"device: {device_line}\nconfig: preset {cfg.preset}, " + ", ".join(nb.config_diff(cfg)), flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        storage = nb.ColabStorage(Path(tmp) / cfg.run_name, local_dir=Path(tmp) / "local")
+        if args.keep and Path(args.keep).exists():
+            raise SystemExit(f"--keep {args.keep}: the folder exists; name a new one")
+        run_dir = Path(args.keep) if args.keep else Path(tmp) / cfg.run_name
+        storage = nb.ColabStorage(run_dir, local_dir=Path(tmp) / "local")
         coord = nb.SingleProcessCoordinator.create_or_resume(cfg, storage, device, log=lambda m: None)
         g = coord.game
         puzzles = {"mate1": mate_positions(nb, g, "chess_mate1.txt"), "mate2": mate_positions(nb, g, "chess_mate2.txt")}
