@@ -331,6 +331,21 @@ def test_rerunning_the_config_cell_after_the_later_cells_passes(nb):
     assert ns["cfg"].steps == 3
 
 
+def test_pure_alphazero_in_the_form_trains_chess_on_the_result_alone(nb):
+    """The form's PURE_ALPHAZERO box turns off both chess hints: the capped games' material value and
+    the material target (the paper's targets: the result alone, every draw 0)."""
+    from conftest import NOTEBOOK
+    cells = [("".join(c["source"]), c) for c in json.loads(NOTEBOOK.read_text())["cells"] if c["cell_type"] == "code"]
+    form = next(s for s, c in cells if "parameters" in c["metadata"].get("tags", []))
+    check = next(s for s, _ in cells if "check_parameter_names(globals()" in s)
+    for pure, want in ((False, (0.5, 0.5)), (True, (0.0, 0.0))):
+        ns = {k: getattr(nb, k) for k in dir(nb) if not k.startswith("__")}
+        exec(form, ns)
+        ns.update(PRESET="cpu", PURE_ALPHAZERO=pure)
+        exec(check, ns)
+        assert (ns["cfg"].material_value, ns["cfg"].material_mix) == want
+
+
 @pytest.mark.parametrize("name, hint", [("steps", "STEPS"), ("eval_games", "EVAL_GAMES"), ("Game", "GAME"),
                                         ("learning_rate", None)])
 def test_lower_case_parameter_names_are_refused_with_a_hint(nb, name, hint):
