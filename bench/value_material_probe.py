@@ -4,8 +4,8 @@ how far the network's value falls.
     python bench/value_material_probe.py RUN_DIR [RUN_DIR ...] [--positions 600] [--seed 0]
 
 Positions: `--positions` from uniformly random playouts of 6-59 plies (python-chess, seeded), each
-paired with a copy that lacks one piece (not the king) of the side to move, picked at random; pairs
-where the copy is illegal or over are skipped. For each run's newest checkpoint (load_player), the
+paired with a copy that lacks one piece (not the king) of the side to move, picked at random (and the
+castling right of a rook taken off its corner); pairs where the copy is illegal or over are skipped. For each run's newest checkpoint (load_player), the
 value of both positions (the side to move's view, -1..1, no search) is computed; the table gives the
 mean drop per piece type, the mean drop over all pairs and the mean |value|. An untrained network
 reads 0 everywhere; a value head that counts material falls most for a queen, least for a pawn.
@@ -42,6 +42,7 @@ def probe_pairs(count, seed):
         sq, piece = rng.choice(own)
         fewer = board.copy()
         fewer.remove_piece_at(sq)
+        fewer.castling_rights = fewer.clean_castling_rights()   # a rook taken off its corner: its right goes
         if fewer.is_valid() and not fewer.is_game_over():
             pairs.append((board.fen(), fewer.fen(), piece.symbol().upper()))
     return pairs

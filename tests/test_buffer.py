@@ -306,3 +306,19 @@ def test_material_target_looks_ahead_in_the_same_game(nb, game):
     fresh = nb.ReplayBuffer(game, 9, "cpu")
     fresh.load_state_dict(buf.state_dict())
     assert torch.equal(fresh.mat, buf.mat)
+
+
+def test_material_target_never_reads_an_older_ply_of_the_same_game(nb, game):
+    """One slot, capacity 8, horizon 2, a 9-ply game: the ring's row two ahead of plies 7 and 8 holds
+    plies 1 and 2 of the same game (written before them, overwritten by nothing since): those two keep
+    the result alone; plies 1..6 (the ring kept 1..8) read the material two plies on."""
+    buf = nb.ReplayBuffer(game, 8, "cpu")
+    for t in range(9):
+        buf.add({"cur": torch.tensor([t]), "opp": torch.zeros(1, dtype=torch.int64)},
+                torch.zeros(1, 7, dtype=torch.int64), torch.full((1, 7), 1 / 7), torch.tensor([0]),
+                torch.tensor([0]), torch.tensor([t % 2 == 0]), mat=torch.tensor([t / 10]))
+    buf.finish(torch.arange(1), torch.tensor([0]), torch.tensor([True]), torch.tensor([1.0]), material=(2, 0.5))
+    z = {int(c): float(v) for c, v in zip(buf.fields["cur"], buf.z)}
+    result = {t: 1.0 if t % 2 == 0 else -1.0 for t in range(1, 9)}
+    want = {t: 0.5 * result[t] + 0.5 * (t + 2) / 10 for t in range(1, 7)} | {7: result[7], 8: result[8]}
+    assert z == pytest.approx(want, abs=1e-3)

@@ -123,6 +123,28 @@ def test_material_target_reads_the_same_game_later_from_the_movers_side(nb):
     assert z[6:8] == [1.0, 1.0] and z[12:14] == pytest.approx([v] * 2, abs=1e-3)
 
 
+def test_material_target_with_two_actors_skips_the_other_actors_rows(nb):
+    """Two actors in turn share the ring: each lockstep round writes actor 0's 4 rows, then actor 1's,
+    so the same game's next ply is 8 rows on (all slots), not 4 (one actor's). Both play the black
+    games to the cap: each first position reads its game's second one (white to move, up 27)."""
+    import math
+    cfg = nb.build_config("chess", "cpu", num_actors=2, games_per_actor=4, max_plies=19, material_value=0.5,
+                          material_mix=0.5, material_horizon=1)
+    game = nb.make_game("chess", max_plies=19)
+    buf = nb.ReplayBuffer(game, 64, "cpu")
+    actors = [nb.SelfPlayActor(game, cfg, i, "cpu") for i in range(2)]
+    for a in actors:
+        a.state = game.from_fen([QUEENS_B] * 4)
+    searches = [PlannedSearch(game, [["e8d8", "e1e2"]] * 4) for _ in actors]
+    for _ in range(2):
+        for a, search in zip(actors, searches):
+            a.play_move(search, buf)
+    v, t = 0.5 * math.tanh(27 / 5), math.tanh(27 / 5)
+    assert buf.slot[:16].tolist() == list(range(8)) * 2 and bool(buf.ready[:16].all())
+    assert buf.z[:8].tolist() == pytest.approx([0.5 * -v + 0.5 * -t] * 8, abs=1e-3)
+    assert buf.z[8:16].tolist() == pytest.approx([v] * 8, abs=1e-3)       # no next position: the result alone
+
+
 def test_without_material_value_capped_games_are_draws(nb):
     actor, buf = play_to_cap(nb, 0.0)
     z = buf.z[:16].tolist()
