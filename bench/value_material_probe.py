@@ -5,9 +5,10 @@ how far the network's value falls.
 
 Positions: `--positions` from uniformly random playouts of 6-59 plies (python-chess, seeded), each
 paired with a copy that lacks one piece (not the king) of the side to move, picked at random (and the
-castling right of a rook taken off its corner); pairs where the copy is illegal or over are skipped. For each run's newest checkpoint (load_player), the
-value of both positions (the side to move's view, -1..1, no search) is computed; the table gives the
-mean drop per piece type, the mean drop over all pairs and the mean |value|. An untrained network
+castling right of a rook taken off its corner); pairs where the copy is illegal or over are skipped.
+For each run's newest checkpoint (load_player), the value of both positions (the side to move's view,
+-1..1, no search) is computed; the table gives the mean drop per piece type, the mean drop over all
+pairs and the mean |value|. An untrained network
 reads 0 everywhere; a value head that counts material falls most for a queen, least for a pawn.
 Nothing is asserted. (Used for issue 18's material target: bench/results/techniques_cpu.md.)
 """
