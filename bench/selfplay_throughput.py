@@ -179,9 +179,7 @@ def main():
         torch.manual_seed(0)
         net = nb.build_network(game, filters, blocks, device).eval()
         for B in map(int, args.batches.split(",")):
-            x = game.encode(game.initial_state(B))
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = game.encode(game.initial_state(B)).contiguous(memory_format=torch.channels_last)  # as self-play
             net_eager, net_graph = net_rates(net, x, prec, device)
             cfg = nb.build_config(args.game, "cpu", games_per_actor=B, simulations=args.sims,
                                   num_filters=filters, num_blocks=blocks,
