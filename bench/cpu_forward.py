@@ -25,17 +25,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 from conftest import load_notebook_module  # noqa: E402
-from selfplay_throughput import NETS, hardware  # noqa: E402
+from selfplay_throughput import NETS, hardware, timed  # noqa: E402
+
+CPU = torch.device("cpu")
 
 
-def seconds_per_call(fn, min_time=1.5, min_reps=5):
-    fn()
-    fn()                                                   # warm-up (and, compiled, the compile)
-    reps, t0 = 0, time.perf_counter()
-    while reps < min_reps or time.perf_counter() - t0 < min_time:
-        fn()
-        reps += 1
-    return (time.perf_counter() - t0) / reps
+def seconds_per_call(fn):
+    return timed(fn, CPU, min_time=1.5, min_reps=5)         # one warm-up call, then the mean of the rest
 
 
 def main():
@@ -67,7 +63,8 @@ def main():
             xc, xtc = (t.contiguous(memory_format=torch.channels_last) for t in (x, xt))
             compiled = torch.compile(fast, dynamic=False)
             with torch.inference_mode():
-                plain.eval(), fast.eval()
+                plain.eval()
+                fast.eval()
                 t0 = time.perf_counter()
                 compiled(xc)                              # compiles
                 compile_s = time.perf_counter() - t0
@@ -84,7 +81,7 @@ def main():
                     opt.step()
                     opt.zero_grad()
                 step_ms.append(1000 * seconds_per_call(step))
-            row = (f"| {net_name} ({blocks}x{filters}) | {threads} | {hardware(torch.device('cpu')).split(',')[0]} | "
+            row = (f"| {net_name} ({blocks}x{filters}) | {threads} | {hardware(CPU).split(',')[0]} | "
                    f"{rates[0]:,.0f} | {rates[1]:,.0f} | {rates[2]:,.0f} | {compile_s:.1f} | {step_ms[0]:.1f} | "
                    f"{step_ms[1]:.1f} |")
             lines.append(row)
