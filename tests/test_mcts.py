@@ -416,3 +416,36 @@ def test_mcts_player_act_is_legal(nb, game):
     legal = game.legal_mask(s)
     assert acts.shape == (12,)
     assert legal[torch.arange(12), acts].all()
+
+
+def test_the_players_evaluator_averages_each_position_with_its_mirror(nb, game):
+    """make_evaluator(mirror=True), what MCTSPlayer uses in Connect Four: the policy is the mean of the
+    position's and its mirror's (probabilities, the mirror's mapped back column for column), the value
+    the mean of both, so the output is exactly mirror-symmetric; self-play's evaluator (mirror off) and a
+    game without a mirror (chess) are a single pass."""
+    torch.manual_seed(3)
+    net = nb.build_network(game, 8, 1, "cpu").eval()
+    prec = nb.choose_precision("cpu")
+    plain, mirror = nb.make_evaluator(game, net, prec), nb.make_evaluator(game, net, prec, mirror=True)
+    rng = random.Random(5)
+    moves = [random_moves(rng, rng.randrange(0, 20), game) for _ in range(24)]
+    flipped = [m.translate(str.maketrans("1234567", "7654321")) for m in moves]
+    s, sm = game.from_moves(moves), game.from_moves(flipped)
+    (l, v), (lm, vm) = plain(s), plain(sm)
+    assert not torch.allclose(l, lm.flip(-1), atol=1e-3)          # the net itself is not symmetric
+    ml, mv = mirror(s)
+    want = 0.5 * (l.softmax(-1) + lm.flip(-1).softmax(-1))
+    torch.testing.assert_close(ml.softmax(-1), want, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(mv, 0.5 * (v + vm), atol=1e-5, rtol=1e-4)
+    mlm, mvm = mirror(sm)
+    torch.testing.assert_close(mlm, ml.flip(-1), atol=1e-5, rtol=1e-4)   # symmetric by construction
+    torch.testing.assert_close(mvm, mv, atol=1e-5, rtol=1e-4)
+    player = nb.MCTSPlayer(game, net, 8)
+    torch.testing.assert_close(player.evaluate(s)[1], mv)                # players evaluate with the mirror,
+    torch.testing.assert_close(nb.raw_policy_moves(player, s), ml.masked_fill(~game.legal_mask(s), float("-inf")).argmax(1))
+    torch.testing.assert_close(nb.MCTSPlayer(game, net, 8, mirror=False).evaluate(s)[1], v)   # unless told not to
+    chess = nb.make_game("chess")
+    cnet = nb.build_network(chess, 8, 1, "cpu").eval()
+    cs = chess.initial_state(2)
+    a, b = nb.make_evaluator(chess, cnet, prec)(cs), nb.make_evaluator(chess, cnet, prec, mirror=True)(cs)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
