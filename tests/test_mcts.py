@@ -421,8 +421,8 @@ def test_mcts_player_act_is_legal(nb, game):
 def test_the_players_evaluator_averages_each_position_with_its_mirror(nb, game):
     """make_evaluator(mirror=True), what MCTSPlayer uses in Connect Four: the policy is the mean of the
     position's and its mirror's (probabilities, the mirror's mapped back column for column), the value
-    the mean of both, so the output is exactly mirror-symmetric; self-play's evaluator (mirror off) and a
-    game without a mirror (chess) are a single pass."""
+    the mean of both, so the output is exactly mirror-symmetric; without `mirror` (self-play's) and in a
+    game without a mirror (chess) it is a single pass."""
     torch.manual_seed(3)
     net = nb.build_network(game, 8, 1, "cpu").eval()
     prec = nb.choose_precision("cpu")
@@ -442,7 +442,8 @@ def test_the_players_evaluator_averages_each_position_with_its_mirror(nb, game):
     torch.testing.assert_close(mvm, mv, atol=1e-5, rtol=1e-4)
     player = nb.MCTSPlayer(game, net, 8)
     torch.testing.assert_close(player.evaluate(s)[1], mv)                # players evaluate with the mirror,
-    torch.testing.assert_close(nb.raw_policy_moves(player, s), ml.masked_fill(~game.legal_mask(s), float("-inf")).argmax(1))
+    want_moves = ml.masked_fill(~game.legal_mask(s), float("-inf")).argmax(1)
+    torch.testing.assert_close(nb.raw_policy_moves(player, s), want_moves)   # the raw policy lines too
     torch.testing.assert_close(nb.MCTSPlayer(game, net, 8, mirror=False).evaluate(s)[1], v)   # unless told not to
     chess = nb.make_game("chess")
     cnet = nb.build_network(chess, 8, 1, "cpu").eval()
