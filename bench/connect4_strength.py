@@ -33,16 +33,10 @@ def judge(record, column):
     return sign >= (best > 0) - (best < 0), v == best
 
 
-def raw_policy_chooser(player):
-    """The network's most probable legal move: what the policy has learned, no search (evaluated as the
-    player evaluates: with the mirror in Connect Four, make_evaluator)."""
-    evaluate = player.evaluate
-
-    def choose(state):
-        logits, _ = evaluate(state)                                    # (B, 7)
-        logits = logits.masked_fill(~player.game.legal_mask(state), float("-inf"))
-        return logits.argmax(1)
-    return choose
+def raw_policy_chooser(nb, player):
+    """The network's most probable legal move: what the policy has learned, no search (the notebook's
+    raw_policy_moves: the player's evaluator, with the mirror in Connect Four)."""
+    return lambda state: nb.raw_policy_moves(player, state)
 
 
 def mcts_chooser(player, simulations):
@@ -84,6 +78,6 @@ def evaluate(nb, player, records, simulations=(1, 64)):
     """Scores for the raw policy (simulations == 1) and MCTS at each other count."""
     out = {}
     for s in simulations:
-        choose = raw_policy_chooser(player) if s == 1 else mcts_chooser(player, s)
+        choose = raw_policy_chooser(nb, player) if s == 1 else mcts_chooser(player, s)
         out[s] = score(player.game, choose, records)
     return out

@@ -74,7 +74,7 @@ def config_sets(nb, items):
 
 def judge(nb, coord, records, sims):
     player = coord.make_player()
-    return {str(s): strength.score(player.game, strength.raw_policy_chooser(player) if s == 1
+    return {str(s): strength.score(player.game, strength.raw_policy_chooser(nb, player) if s == 1
                                    else strength.mcts_chooser(player, s), records) for s in sims}
 
 
